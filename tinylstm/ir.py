@@ -192,12 +192,12 @@ class LstmDirection:
     Gate rows are ordered i, f, g, o: row ``k*H + j`` is unit ``j`` of gate ``k``.
     """
 
-    w: np.ndarray  # (4H, I) input weights
-    r: np.ndarray  # (4H, H) recurrent weights
-    b: np.ndarray  # (4H,)   Wb + Rb, folded at import
-    p: np.ndarray | None  # (3, H) peepholes for i, f, o; None when the node has no P
-    initial_h: np.ndarray  # (N0, H) N0 == 1: same for every batch row; else the fixed batch
-    initial_c: np.ndarray  # (N0, H)
+    w: np.ndarray = field(repr=False)  # (4H, I) input weights
+    r: np.ndarray = field(repr=False)  # (4H, H) recurrent weights
+    b: np.ndarray = field(repr=False)  # (4H,)   Wb + Rb, folded at import
+    p: np.ndarray | None = field(repr=False)  # (3, H) peepholes for i, f, o; None when the node has no P
+    initial_h: np.ndarray = field(repr=False)  # (N0, H) N0 == 1: same for every batch row; else the fixed batch
+    initial_c: np.ndarray = field(repr=False)  # (N0, H)
     reverse: bool  # processes time from the last valid step to the first
     activations: tuple[Activation, Activation, Activation]  # f (i,f,o), g (cell in), h (out)
 
@@ -215,7 +215,7 @@ class LstmNode:
     clip: float | None = None
     input_forget: bool = False
     #: (N0,) int constant lengths, or None: every step valid (unless supplied at run time)
-    sequence_lens: np.ndarray | None = None
+    sequence_lens: np.ndarray | None = field(default=None, repr=False)
     #: lengths are a graph input, passed to ``FloatModel.run(..., sequence_lens=...)``
     sequence_lens_is_input: bool = False
     kind: ValueKind = SEQ
@@ -287,7 +287,7 @@ class FeatureGatherNode:
 
     name: str
     src: int
-    indices: np.ndarray  # (F_out,) int64
+    indices: np.ndarray = field(repr=False)  # (F_out,) int64
     kind: ValueKind = SEQ
 
     @property
@@ -301,8 +301,8 @@ class DenseNode:
 
     name: str
     src: int
-    weight: np.ndarray  # (F_out, F_in)
-    bias: np.ndarray  # (F_out,)
+    weight: np.ndarray = field(repr=False)  # (F_out, F_in)
+    bias: np.ndarray = field(repr=False)  # (F_out,)
     kind: ValueKind = VEC
 
     @property

@@ -1,0 +1,184 @@
+"""ONNX -> float IR. Entry point: :func:`load_onnx`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+
+from ..errors import ModelFormatError, UnsupportedModelError
+from ..ir import Atom, FloatModel, LstmNode, LstmStateNode, Node, View
+from .interpret import BakedTimeError, Interpreter
+from .loader import initializer_arrays, opset_of, read_model
+from .symbolic import Sym
+
+__all__ = ["load_onnx"]
+
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+
+
+def load_onnx(
+    source: str | os.PathLike | onnx.ModelProto | bytes, *, check_weights: bool = True
+) -> FloatModel:
+    """Import an ONNX model holding LSTM layers into the float IR."""
+    model, where = read_model(source)
+    consts = initializer_arrays(model) if check_weights else _initializers_unchecked(model)
+    graph = model.graph
+    inputs = [i for i in graph.input if i.name not in consts]
+    if not inputs:
+        raise UnsupportedModelError("the graph has no input", field="graph.input")
+    if not graph.output:
+        raise ModelFormatError(f"{where}: the graph has no output")
+    x_info = inputs[0]
+    ttype = x_info.type.tensor_type
+    if not x_info.type.HasField("tensor_type") or ttype.elem_type not in _FLOAT_TYPES:
+        raise UnsupportedModelError(
+            f"graph input '{x_info.name}' must be a float tensor (float32/float64/float16)",
+            field="input type",
+        )
+    if not ttype.HasField("shape"):
+        raise UnsupportedModelError(
+            f"graph input '{x_info.name}' has no declared shape; expected rank 3",
+            field="input shape",
+        )
+    shape: list[int | None] = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                               for d in ttype.shape.dim]
+    if len(shape) != 3:
+        raise UnsupportedModelError(
+            f"graph input '{x_info.name}' has rank {len(shape)}; supported: rank 3, "
+            "[time, batch, features] or [batch, time, features]",
+            field="input shape",
+        )
+    lstms = [n for n in graph.node if n.op_type == "LSTM"]
+    if not lstms:
+        ops = sorted({n.op_type for n in graph.node})
+        raise UnsupportedModelError(
+            f"the model has no LSTM node (ops: {', '.join(ops)}); tinylstm imports LSTM models",
+            field="op_type",
+        )
+    seq_lens_input = None
+    extra = [i.name for i in inputs[1:]]
+    for n in lstms:
+        if len(n.input) > 4 and n.input[4] in extra:
+            seq_lens_input = n.input[4]
+    for name in extra:
+        if name != seq_lens_input:
+            consts[name] = _ExtraInput(name)  # type: ignore[assignment]
+
+    opset = opset_of(model)
+    first_layout = 0
+    for a in lstms[0].attribute:
+        if a.name == "layout":
+            first_layout = int(a.i)
+    hypotheses = [("T", "B", "F"), ("B", "T", "F")]
+    if first_layout == 1:
+        hypotheses.reverse()
+    errors: list[tuple[int, UnsupportedModelError]] = []
+    notes = []
+    attempts = [(axes, shape) for axes in hypotheses]
+    k = 0
+    while k < len(attempts):
+        axes, in_shape = attempts[k]
+        k += 1
+        interp = Interpreter(model, consts, x_info.name, in_shape, axes, seq_lens_input, opset)
+        try:
+            interp.run()
+            out_name = graph.output[0].name
+            out = interp.env.get(out_name)
+            if isinstance(out, _ExtraInput):
+                raise UnsupportedModelError(f"graph output '{out_name}' is a graph input")
+            if not isinstance(out, Sym):
+                raise UnsupportedModelError(
+                    f"graph output '{out_name}' does not depend on the input '{x_info.name}'",
+                    field="graph.output",
+                )
+            break
+        except BakedTimeError as e:
+            # the exporter baked the example length into the graph: onnxruntime too can only
+            # run that length, so import the model with the time axis fixed to it
+            t_axis = axes.index("T")
+            for t in e.candidates:
+                fixed = list(in_shape)
+                fixed[t_axis] = t
+                attempts.insert(k, (axes, fixed))
+            notes.append(
+                f"node '{e.node}' fixes the sequence length (a known PyTorch dynamo-export issue "
+                "with batch_first=False); the model runs only at that length, as in onnxruntime"
+            )
+        except UnsupportedModelError as e:
+            errors.append((getattr(interp, "progress", 0), e))
+    else:
+        # report the layout hypothesis that got furthest through the graph
+        raise max(errors, key=lambda pe: pe[0])[1]
+    if interp.input_atoms[1].size is None or shape[axes.index("T")] is not None:
+        notes = []
+    else:
+        notes = [notes[-1].replace("that length", f"length {interp.input_atoms[1].size}")]
+
+    nodes, out_index = _prune(interp.nodes, out.value)
+    in_view = View(
+        interp.input_atoms,
+        tuple((("B", "T", "F").index(lab),) for lab in axes),
+    )
+    out_atoms = tuple(
+        Atom(a.label, a.size) if a.label in ("B", "T") else a for a in out.atoms
+    )
+    out_view = View(out_atoms, out.dims)
+    if len(graph.output) > 1:
+        notes.append(
+            "only the first graph output '" + graph.output[0].name + "' is modeled; ignored: "
+            + ", ".join(o.name for o in graph.output[1:])
+        )
+    producer = model.producer_name + (f" {model.producer_version}" if model.producer_version else "")
+    return FloatModel(
+        nodes=tuple(nodes),
+        input_name=x_info.name,
+        output_name=graph.output[0].name,
+        input_view=in_view,
+        output_view=out_view,
+        sequence_lens_input=seq_lens_input,
+        opset=opset,
+        producer=producer,
+        source=where,
+        notes=tuple(notes),
+    )
+
+
+class _ExtraInput:
+    """A second graph input that is not sequence_lens: refused where it is used."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _initializers_unchecked(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def _prune(nodes: list[Node], out: int) -> tuple[list[Node], int]:
+    """Keep the nodes the output depends on, renumbered in order."""
+    need = {out}
+    for k in range(out, -1, -1):
+        if k in need:
+            src = getattr(nodes[k], "src", None)
+            if src is not None:
+                need.add(src)
+    need.add(0)
+    keep = sorted(need)
+    remap = {old: new for new, old in enumerate(keep)}
+    result: list[Node] = []
+    from dataclasses import replace
+
+    for old in keep:
+        n = nodes[old]
+        if hasattr(n, "src"):
+            n = replace(n, src=remap[n.src])  # type: ignore[arg-type]
+        result.append(n)
+    # an LstmStateNode must follow its LSTM; both are kept by construction
+    for n in result:
+        if isinstance(n, LstmStateNode):
+            assert isinstance(result[n.src], LstmNode)
+    return result, remap[out]
