@@ -9,7 +9,7 @@ import onnx
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir import Atom, FloatModel, LstmNode, LstmStateNode, Node, View
-from .interpret import BakedTimeError, Interpreter
+from .interpret import BakedTimeError, Interpreter, SymStack
 from .loader import initializer_arrays, opset_of, read_model
 from .symbolic import Sym
 
@@ -86,6 +86,8 @@ def load_onnx(
             interp.run()
             out_name = graph.output[0].name
             out = interp.env.get(out_name)
+            if isinstance(out, SymStack):
+                raise UnsupportedModelError(out.refusal(), node=out.label)
             if isinstance(out, _ExtraInput):
                 raise UnsupportedModelError(f"graph output '{out_name}' is a graph input")
             if not isinstance(out, Sym):

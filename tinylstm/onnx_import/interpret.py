@@ -29,7 +29,14 @@ from ..ir import (
 from . import lstm as lstm_mod
 from .fold import attr, fold, resolve_reshape, slice_params
 from .loader import check_finite
-from .symbolic import BATCH_SENTINEL, TIME_SENTINEL, Sym, ViewError, feature_index_grid, reshape_dims
+from .symbolic import (
+    BATCH_SENTINEL,
+    TIME_SENTINEL,
+    Sym,
+    ViewError,
+    feature_index_grid,
+    reshape_dims,
+)
 
 #: Ops that only move or reshape data, accepted on model tensors.
 GLUE_OPS = (
@@ -460,15 +467,15 @@ class Interpreter:
         atoms[atom] = Atom(a.label, new_size)
         sizes[atom] = new_size
         dims = [list(gg) for gg in s.dims]
-        if not keep_dim:
-            if new_size != 1:
-                raise UnsupportedModelError("unexpected scalar gather", node=label)
-            dims[axis] = []
+        if not keep_dim and new_size != 1:
+            raise UnsupportedModelError("unexpected scalar gather", node=label)
         if new_size == 1:
             # drop the atom entirely; renumber
             atoms.pop(atom)
             sizes.pop(atom)
             dims = [[i if i < atom else i - 1 for i in gg if i != atom] for gg in dims]
+        if not keep_dim:
+            dims.pop(axis)
         return Sym(v, tuple(atoms), tuple(tuple(gg) for gg in dims), tuple(sizes))
 
     def op_Concat(self, node, label, ins):
