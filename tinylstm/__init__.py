@@ -6,6 +6,9 @@ integer model (:func:`quantize`) -> {simulator, C emitter} -> validation report.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 from .errors import (
     DataError,
     ModelFormatError,
@@ -15,6 +18,9 @@ from .errors import (
     UnsupportedModelError,
 )
 from .ir import FloatModel
+
+if TYPE_CHECKING:
+    import onnx
 
 __version__ = "0.1.0"
 
@@ -31,7 +37,7 @@ __all__ = [
 ]
 
 
-def load_onnx(path: str, *, check_weights: bool = True) -> FloatModel:
+def load_onnx(path: str | os.PathLike | onnx.ModelProto | bytes, *, check_weights: bool = True) -> FloatModel:
     """Import an ONNX file holding LSTM layers into the float IR.
 
     Raises :class:`ModelFormatError` for unreadable files and

@@ -139,6 +139,11 @@ def lstm_direction(
             observe(f"gates{d}", gates[active])
             observe(f"c{d}", c_new[active])
             observe(f"h{d}", h_new[active])
+    # onnxruntime: a row of length 0 reports zero final states, not its initial state
+    empty = (lens == 0)[:, None]
+    if empty.any():
+        h = np.where(empty, 0.0, h)
+        c = np.where(empty, 0.0, c)
     return y, h, c
 
 

@@ -9,7 +9,7 @@ import onnx
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir import Atom, FloatModel, LstmNode, LstmStateNode, Node, View
-from .interpret import BakedTimeError, Interpreter, SymStack
+from .interpret import BakedTimeError, ExtraInput, Interpreter, SymStack
 from .loader import initializer_arrays, opset_of, read_model
 from .symbolic import Sym
 
@@ -64,7 +64,7 @@ def load_onnx(
             seq_lens_input = n.input[4]
     for name in extra:
         if name != seq_lens_input:
-            consts[name] = _ExtraInput(name)  # type: ignore[assignment]
+            consts[name] = ExtraInput(name)  # type: ignore[assignment]
 
     opset = opset_of(model)
     first_layout = 0
@@ -88,7 +88,7 @@ def load_onnx(
             out = interp.env.get(out_name)
             if isinstance(out, SymStack):
                 raise UnsupportedModelError(out.refusal(), node=out.label)
-            if isinstance(out, _ExtraInput):
+            if isinstance(out, ExtraInput):
                 raise UnsupportedModelError(f"graph output '{out_name}' is a graph input")
             if not isinstance(out, Sym):
                 raise UnsupportedModelError(
@@ -119,6 +119,12 @@ def load_onnx(
         notes = [notes[-1].replace("that length", f"length {interp.input_atoms[1].size}")]
 
     nodes, out_index = _prune(interp.nodes, out.value)
+    if not any(isinstance(n, LstmNode) for n in nodes):
+        raise UnsupportedModelError(
+            f"graph output '{graph.output[0].name}' does not depend on any LSTM node; tinylstm "
+            "models the first graph output, which must come from an LSTM",
+            field="graph.output",
+        )
     in_view = View(
         interp.input_atoms,
         tuple((("B", "T", "F").index(lab),) for lab in axes),
@@ -145,13 +151,6 @@ def load_onnx(
         source=where,
         notes=tuple(notes),
     )
-
-
-class _ExtraInput:
-    """A second graph input that is not sequence_lens: refused where it is used."""
-
-    def __init__(self, name: str):
-        self.name = name
 
 
 def _initializers_unchecked(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -38,6 +38,7 @@ from .symbolic import (
     reshape_dims,
 )
 
+LSTM_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 #: Ops that only move or reshape data, accepted on model tensors.
 GLUE_OPS = (
     "Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Gather",
@@ -162,6 +163,15 @@ class Interpreter:
                 field="domain",
             )
         ins = [self.value(n, node) for n in node.input]
+        for k, (n, v) in enumerate(zip(node.input, ins, strict=True)):
+            if isinstance(v, ExtraInput):
+                slot = LSTM_INPUTS[k] if node.op_type == "LSTM" and k < len(LSTM_INPUTS) else "input"
+                raise UnsupportedModelError(
+                    f"graph input '{n}' is used as {slot}; the only graph inputs supported are the "
+                    "model input and LSTM sequence_lens (others must be initializers or constants)",
+                    node=label,
+                    field=slot,
+                )
         if any(isinstance(v, _SeqLensInput) for v in ins) and node.op_type != "LSTM":
             raise UnsupportedModelError(
                 f"graph input '{self.seq_lens_input}' may only feed LSTM sequence_lens",
@@ -264,7 +274,7 @@ class Interpreter:
         return g
 
     def const(self, v, label: str, what: str) -> np.ndarray:
-        if isinstance(v, Sym):
+        if isinstance(v, (Sym, SymStack, _SeqLensInput)):
             raise UnsupportedModelError(
                 f"{what} must be a constant (initializer or folded), not computed from the input",
                 node=label,
@@ -691,10 +701,8 @@ class Interpreter:
         layout = int(attr(node, "layout", 0))
         if layout not in (0, 1):
             raise UnsupportedModelError(f"layout {layout} is not 0 or 1", node=label, field="layout")
-        input_forget = int(attr(node, "input_forget", 0))
-        if input_forget not in (0, 1):
-            raise UnsupportedModelError("input_forget must be 0 or 1", node=label,
-                                        field="input_forget")
+        # onnxruntime treats any non-zero value as 1
+        input_forget = int(attr(node, "input_forget", 0)) != 0
         clip = attr(node, "clip")
         if clip is not None:
             clip = float(clip)
@@ -922,6 +930,13 @@ class SymStack:
                 return p, picks - start
             start += n
         raise UnsupportedModelError(self.refusal(), node=self.label)
+
+
+class ExtraInput:
+    """A graph input besides the model input and sequence_lens: refused where it is used."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 class _SeqLensInput:

@@ -26,16 +26,17 @@ LSTM_ATTRIBUTES = {
 }
 
 #: alpha/beta each activation consumes, in order, with onnxruntime's defaults.
-ACTIVATION_PARAMS: dict[str, tuple[tuple[str, float], ...]] = {
+#: None: no default accepted (the ONNX spec and onnxruntime disagree: 1.0 vs 0).
+ACTIVATION_PARAMS: dict[str, tuple[tuple[str, float | None], ...]] = {
     "Sigmoid": (),
     "Tanh": (),
     "Relu": (),
     "Softsign": (),
     "Softplus": (),
-    "Affine": (("alpha", 1.0), ("beta", 0.0)),
+    "Affine": (("alpha", None), ("beta", None)),
     "LeakyRelu": (("alpha", 0.01),),
-    "ThresholdedRelu": (("alpha", 1.0),),
-    "ScaledTanh": (("alpha", 1.0), ("beta", 1.0)),
+    "ThresholdedRelu": (("alpha", None),),
+    "ScaledTanh": (("alpha", None), ("beta", None)),
     "HardSigmoid": (("alpha", 0.2), ("beta", 0.5)),
     "Elu": (("alpha", 1.0),),
 }
@@ -79,11 +80,22 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
             )
         vals: dict[str, float] = {}
         for pname, default in ACTIVATION_PARAMS[canon]:
+            given = alphas if pname == "alpha" else betas
+            k = ia if pname == "alpha" else ib
+            if k < len(given):
+                vals[pname] = float(given[k])
+            elif default is None:
+                raise UnsupportedModelError(
+                    f"activation {canon} needs activation_{pname} value #{k}: the ONNX "
+                    "operator's default and onnxruntime's (0) disagree, so give it explicitly",
+                    node=node.name,
+                    field=f"activation_{pname}",
+                )
+            else:
+                vals[pname] = default
             if pname == "alpha":
-                vals["alpha"] = float(alphas[ia]) if ia < len(alphas) else default
                 ia += 1
             else:
-                vals["beta"] = float(betas[ib]) if ib < len(betas) else default
                 ib += 1
         acts.append(Activation(canon, vals.get("alpha"), vals.get("beta")))
     if ia < len(alphas) or ib < len(betas):

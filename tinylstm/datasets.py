@@ -1,0 +1,144 @@
+"""Data shipped with tinylstm, and the data files written beside the example models.
+
+- :func:`load_japanese_vowels`: the UCI/UEA JapaneseVowels speaker-recognition set (see
+  ``docs/data.md`` for its source and citation), bundled as ``tinylstm/data/japanese_vowels.npz``.
+- :func:`load_task_file`: a ``<model>_test.npz`` or ``<model>_calib.npz`` from
+  ``examples/models/``. Two forms exist:
+
+  * **arrays**: ``x`` (n, Tmax, features) float32 zero-padded, ``lengths`` (n,), optional
+    ``y`` and ``labels``, and a ``task`` name;
+  * **recipe** (data sets too large to store exactly, e.g. 2560 adding-problem sequences of
+    length 400-440): ``task``, ``n``, ``T``, ``seed`` and the SHA-256 of the generated ``x``
+    and ``y``. The data are regenerated with :func:`tinylstm.tasks.generate` and checked
+    against the hashes, so a changed random stream is an error, never a silent new test set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .tasks import TaskData, generate
+
+#: Class count, channel count and maximal length of JapaneseVowels.
+JAPANESE_VOWELS_CLASSES = 9
+JAPANESE_VOWELS_CHANNELS = 12
+JAPANESE_VOWELS_MAX_LENGTH = 29
+
+
+@dataclass(frozen=True)
+class JapaneseVowels:
+    """The official train/test split, each as :class:`TaskData` named ``japanese_vowels``.
+
+    ``x`` (n, 29, 12) float32 zero-padded after ``lengths`` (7..29), ``labels`` (n,) in 0..8
+    (speaker 1..9 is label 0..8), ``y`` (n, 9) one-hot. Train n = 270, test n = 370.
+    """
+
+    train: TaskData
+    test: TaskData
+
+
+def _classification(name: str, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray,
+                    classes: int) -> TaskData:
+    labels = labels.astype(np.int64)
+    y = np.eye(classes, dtype=np.float32)[labels]
+    return TaskData(name, x.astype(np.float32), lengths.astype(np.int64), y, labels)
+
+
+def load_japanese_vowels() -> JapaneseVowels:
+    """Load the bundled JapaneseVowels data (no download)."""
+    ref = resources.files("tinylstm.data").joinpath("japanese_vowels.npz")
+    with resources.as_file(ref) as path, np.load(path) as z:
+        parts = {
+            split: _classification(
+                "japanese_vowels",
+                z[f"x_{split}"],
+                z[f"lengths_{split}"],
+                z[f"labels_{split}"],
+                JAPANESE_VOWELS_CLASSES,
+            )
+            for split in ("train", "test")
+        }
+    return JapaneseVowels(parts["train"], parts["test"])
+
+
+def array_sha256(a: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and C-order bytes."""
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_recipe(path: str | Path, data: TaskData, *, task: str, n: int, T: int | None,
+                seed: int) -> None:
+    """Write a recipe-form task file for ``data == generate(task, n, seed, T)``."""
+    again = generate(task, n, seed, T)
+    if array_sha256(again.x) != array_sha256(data.x) or array_sha256(again.y) != array_sha256(data.y):
+        raise DataError(f"{path}: the data are not generate({task!r}, {n}, {seed}, {T})")
+    np.savez_compressed(
+        path,
+        task=np.array(task),
+        n=np.array(n),
+        T=np.array(-1 if T is None else T),
+        seed=np.array(seed),
+        x_sha256=np.array(array_sha256(data.x)),
+        y_sha256=np.array(array_sha256(data.y)),
+        lengths=data.lengths,
+    )
+
+
+def save_arrays(path: str | Path, data: TaskData, *, with_targets: bool = True) -> None:
+    """Write an arrays-form task file (``with_targets=False`` for calibration inputs)."""
+    fields: dict[str, np.ndarray] = {
+        "task": np.array(data.name),
+        "x": data.x.astype(np.float32),
+        "lengths": data.lengths.astype(np.int64),
+    }
+    if with_targets:
+        fields["y"] = data.y
+        if data.labels is not None:
+            fields["labels"] = data.labels
+    np.savez_compressed(path, **fields)
+
+
+def load_task_file(path: str | Path) -> TaskData:
+    """Load a task file in either form (see the module docstring).
+
+    Calibration files have no targets: their ``y`` is an empty (n, 0) array.
+    """
+    path = Path(path)
+    try:
+        z = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz task file ({exc})") from exc
+    with z:
+        keys = set(z.files)
+        if "seed" in keys:
+            task, n, T, seed = str(z["task"]), int(z["n"]), int(z["T"]), int(z["seed"])
+            data = generate(task, n, seed, None if T < 0 else T)
+            if (array_sha256(data.x) != str(z["x_sha256"])
+                    or array_sha256(data.y) != str(z["y_sha256"])):
+                raise DataError(
+                    f"{path}: regenerating {task} (n={n}, T={T}, seed={seed}) gave different "
+                    "data than when the file was written (numpy's random stream changed?)"
+                )
+            return data
+        if not {"x", "lengths"} <= keys:
+            raise DataError(f"{path}: a task file needs 'x' and 'lengths' (or a recipe 'seed')")
+        x = z["x"]
+        lengths = z["lengths"].astype(np.int64)
+        name = str(z["task"]) if "task" in keys else path.stem
+        y = z["y"] if "y" in keys else np.zeros((x.shape[0], 0), dtype=np.float32)
+        labels = z["labels"].astype(np.int64) if "labels" in keys else None
+    if x.ndim != 3 or lengths.shape != (x.shape[0],):
+        raise DataError(f"{path}: x must be (n, Tmax, features) with lengths (n,); got "
+                        f"{x.shape} and {lengths.shape}")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > x.shape[1]):
+        raise DataError(f"{path}: lengths must lie in [1, {x.shape[1]}]")
+    return TaskData(name, x.astype(np.float32), lengths, y, labels)
