@@ -42,14 +42,14 @@ sysdeps:
 	fi
 
 test: venv sysdeps
-	$(VENV)/bin/ruff check tinylstm export codegen tests bench scripts examples
+	$(VENV)/bin/ruff check $(wildcard tinylstm export codegen tests bench scripts examples)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: venv
 	$(PY) -m tinylstm.demo
 
 lint: venv
-	$(VENV)/bin/ruff check tinylstm export codegen tests bench scripts examples
+	$(VENV)/bin/ruff check $(wildcard tinylstm export codegen tests bench scripts examples)
 
 bench: venv sysdeps
 	$(PY) bench/run_all.py
