@@ -495,7 +495,39 @@ class Interpreter:
                 "Concat of model data with constants is not supported", node=label
             )
         axis = attr(node, "axis") % parts[0].rank
+        merged = self._concat_features(parts, axis, label)
+        if merged is not None:
+            return [merged]
         return [SymStack(tuple(parts), axis, label)]
+
+    def _concat_features(self, parts: list[Sym], axis: int, label: str) -> Sym | None:
+        """Concat on the feature axis of views of one value (e.g. cat(h_n[-2], h_n[-1])):
+        a single feature gather of that value. None when the pattern does not apply."""
+        layout = None
+        picks: list[np.ndarray] = []
+        base = None
+        for p in parts:
+            if sorted(p.dims[axis]) != p.feature_atoms():
+                return None
+            others = tuple(tuple(p.atoms[i].label for i in g) for d, g in enumerate(p.dims) if d != axis)
+            if layout is None:
+                layout = others
+            elif others != layout:
+                return None
+            v = self.features_in_order(p, list(p.dims[axis]), label)
+            idx = np.arange(self.nodes[v].features)
+            while isinstance(self.nodes[v], FeatureGatherNode):
+                idx = self.nodes[v].indices[idx]
+                v = self.nodes[v].src
+            if base is None:
+                base = v
+            elif v != base:
+                return None
+            picks.append(idx)
+        assert base is not None
+        idx = np.concatenate(picks)
+        g = self.add(FeatureGatherNode(label, base, idx, kind=self.nodes[base].kind))
+        return self.new_value(g, parts[0], axis, int(idx.size))
 
     def op_Gather(self, node, label, ins):
         s = ins[0]

@@ -1,0 +1,477 @@
+"""Keras model with LSTM layers -> a checked ONNX file tinylstm can import.
+
+One public function, :func:`from_keras`. It wraps ``tf2onnx.convert.from_keras`` (opset 17)
+and works around the converter's known traps with TensorFlow 2.21 (see docs/keras.md):
+
+- a Keras 3 ``Sequential`` model makes tf2onnx 1.17 fail with ``KeyError: 'keras_tensor_N'``:
+  it is wrapped in an equivalent functional model first;
+- ``unroll=True`` makes tf2onnx write the unrolled step arithmetic (no LSTM node),
+  ``recurrent_dropout > 0`` a ``Loop`` (no LSTM node) and ``dropout > 0`` a ``Mul`` by a
+  tensor of ones in front of the LSTM: none of these change inference, so a copy of the model
+  with ``unroll=False, dropout=0, recurrent_dropout=0`` and the same weights is converted;
+- what has no faithful fused-LSTM export is refused up front with the layer named
+  (GRU / SimpleRNN / ConvLSTM, non-LSTM cells, ``Masking`` / ``mask_zero``, ``stateful=True``);
+- after conversion, the file must hold one ONNX ``LSTM`` node per Keras LSTM layer, and with
+  ``check`` onnxruntime must reproduce Keras at the example shape, at another sequence length
+  and at another batch size.
+
+TensorFlow and tf2onnx are imported lazily (``tinylstm.export`` imports without them). The
+file is written beside ``path`` under a temporary name and renamed into place only after the
+checks pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinylstm.errors import DataError, OutputPathError, UnsupportedModelError
+
+from .torch_export import ExportError, MissingDependencyError
+
+__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "from_keras"]
+
+DEFAULT_OPSET = 17
+INPUT_NAME = "input"
+#: Recurrent layers ONNX's LSTM cannot express (class names, Keras 2 and Keras 3).
+_OTHER_RNNS = ("GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNGRU")
+#: Layer options that do not change inference but make tf2onnx write no LSTM node.
+_TRAINING_ONLY = {"unroll": False, "dropout": 0.0, "recurrent_dropout": 0.0}
+
+_INSTALL_HINT = (
+    "pip install tensorflow-cpu==2.21.0 tf2onnx && pip install --no-deps tf_keras "
+    "(then export TF_USE_LEGACY_KERAS=1 before importing TensorFlow to build tf_keras models)"
+)
+
+
+def from_keras(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    atol: float = 1e-5,
+    example_input: np.ndarray | None = None,
+) -> Path:
+    """Convert a Keras model with LSTM layers to ONNX at ``path`` and check it against Keras.
+
+    ``model`` is a ``tf_keras`` (Keras 2, ``TF_USE_LEGACY_KERAS=1``) or Keras 3 model
+    (functional, ``Sequential`` or nested) with one float input ``(batch, time, features)``;
+    ``features`` must be known, ``batch`` and ``time`` stay dynamic unless the model's
+    ``Input`` fixes them. The ONNX input is named ``input``, the outputs ``output`` (or
+    ``output0``, ``output1``, ... when the model has several).
+
+    ``example_input`` (``(batch, time, features)`` float) is the input of the check; by
+    default a seeded standard-normal batch of 2 sequences of length 6. With ``check`` the
+    file is run by onnxruntime on it, at another sequence length and at another batch size
+    (each only when that axis is dynamic); every output must be within ``atol`` of Keras's.
+
+    Returns the path written. Raises :class:`UnsupportedModelError` (no LSTM layer, other
+    recurrent layers, masking, stateful layers, several inputs), :class:`DataError`
+    (example input), :class:`OutputPathError`, :class:`ExportError` (conversion or check
+    failed) and :class:`MissingDependencyError` (no TensorFlow / tf2onnx). Nothing is
+    written on failure.
+    """
+    tf, tf2onnx = _import_tensorflow()
+    keras = _keras_module_of(model)
+    lstm_count, rebuild = _check_layers(model)
+    dest = _check_destination(Path(path))
+    batch, time, features = _input_shape(model)
+    x = _check_example(example_input, batch, time, features)
+
+    converted = model
+    if rebuild:
+        converted = _without_training_options(keras, model, rebuild)
+    if keras.__name__ == "keras" and type(converted).__name__ == "Sequential":
+        converted = _as_functional(keras, converted, batch, time, features)
+
+    spec = (tf.TensorSpec((batch, time, features), tf.float32, name=INPUT_NAME),)
+    try:
+        with _quiet_converter():
+            proto, _ = tf2onnx.convert.from_keras(converted, input_signature=spec, opset=opset)
+    except Exception as e:
+        raise ExportError(
+            f"tf2onnx.convert.from_keras (opset {opset}) failed: {type(e).__name__}: "
+            f"{_first_line(e)}{_keras3_hint(keras)}"
+        ) from e
+    _rename_outputs(proto)
+    _check_lstm_nodes(proto, lstm_count)
+
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        tmp = tmp_dir / dest.name  # an ordinary file: the user's umask decides its mode
+        tmp.write_bytes(proto.SerializeToString())
+        if check:
+            _check_export(model, tmp, x, batch is None, time is None, atol, opset)
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:
+            raise OutputPathError(f"{dest}: cannot write ({e.strerror})") from None
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return dest
+
+
+# --------------------------------------------------------------------------------------
+# Dependencies
+# --------------------------------------------------------------------------------------
+def _import_tensorflow() -> tuple[Any, Any]:
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise MissingDependencyError(
+            f"from_keras needs TensorFlow and tf2onnx; TensorFlow is not installed: {_INSTALL_HINT}"
+        ) from None
+    try:
+        import tf2onnx
+    except ImportError:
+        raise MissingDependencyError(
+            f"from_keras needs tf2onnx, which is not installed: pip install tf2onnx ({_INSTALL_HINT})"
+        ) from None
+    return tf, tf2onnx
+
+
+def _keras_module_of(model: Any) -> Any:
+    """The Keras package the model was built with: ``tf_keras`` (Keras 2) or ``keras`` (3)."""
+    modules = [c.__module__ for c in type(model).__mro__]
+    if any(m.split(".")[0] == "tf_keras" for m in modules):
+        import tf_keras
+
+        return tf_keras
+    if any(m.split(".")[0] == "keras" for m in modules):
+        import keras
+
+        return keras
+    raise UnsupportedModelError(
+        f"expected a Keras model (tf_keras or Keras 3), got {type(model).__module__}."
+        f"{type(model).__name__}",
+        field="model",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Checks before converting
+# --------------------------------------------------------------------------------------
+def _walk(layer: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every layer below ``layer`` (nested models included) with a readable path."""
+    for sub in getattr(layer, "layers", []) or []:
+        name = f"{prefix}{sub.name}"
+        yield name, sub
+        yield from _walk(sub, name + "/")
+
+
+def _rnn_options(layer: Any) -> dict[str, Any]:
+    """The options of an LSTM layer (or RNN over an LSTMCell) that matter to the export."""
+    cell = getattr(layer, "cell", None)
+    return {
+        "unroll": bool(getattr(layer, "unroll", False)),
+        "stateful": bool(getattr(layer, "stateful", False)),
+        "dropout": float(getattr(cell, "dropout", getattr(layer, "dropout", 0.0)) or 0.0),
+        "recurrent_dropout": float(
+            getattr(cell, "recurrent_dropout", getattr(layer, "recurrent_dropout", 0.0)) or 0.0
+        ),
+    }
+
+
+def _is_lstm(layer: Any) -> bool:
+    kind = type(layer).__name__
+    if kind in ("LSTM", "CuDNNLSTM"):
+        return True
+    return kind == "RNN" and type(getattr(layer, "cell", None)).__name__ == "LSTMCell"
+
+
+def _check_layers(model: Any) -> tuple[int, set[str]]:
+    """Refuse what has no faithful fused-LSTM export; return the number of ONNX LSTM nodes
+    expected and the names of layers converted without their training-only options."""
+    expected = 0
+    rebuild: set[str] = set()
+    for name, layer in _walk(model):
+        kind = type(layer).__name__
+        inner = layer
+        if kind == "Bidirectional":
+            inner = layer.forward_layer
+            if not _is_lstm(inner) or not _is_lstm(layer.backward_layer):
+                raise UnsupportedModelError(
+                    f"Bidirectional({type(inner).__name__}) is not supported; tinylstm handles "
+                    "LSTM layers only",
+                    node=name, field="layer type",
+                )
+        if kind in _OTHER_RNNS or (kind == "RNN" and not _is_lstm(layer)):
+            cell = type(getattr(layer, "cell", None)).__name__
+            what = f"RNN({cell})" if kind == "RNN" else kind
+            raise UnsupportedModelError(
+                f"{what} layers are not supported; tinylstm exports and imports LSTM layers only",
+                node=name, field="layer type",
+            )
+        if kind == "Masking" or (kind == "Embedding" and getattr(layer, "mask_zero", False)):
+            raise UnsupportedModelError(
+                "masking makes tf2onnx write the recurrence as a Loop (no LSTM node); remove "
+                "the mask and run sequences unpadded (rows of one length together) or give "
+                "tinylstm their lengths",
+                node=name, field="Masking" if kind == "Masking" else "mask_zero",
+            )
+        if kind != "Bidirectional" and not _is_lstm(layer):
+            continue
+        expected += 1
+        for direction in (layer.forward_layer, layer.backward_layer) if kind == "Bidirectional" else (layer,):
+            opts = _rnn_options(direction)
+            if opts["stateful"]:
+                raise UnsupportedModelError(
+                    "stateful=True would freeze the layer's current state into the file as its "
+                    "initial state; rebuild the model with stateful=False and the same weights "
+                    "(tinylstm's runtimes keep the state between calls themselves)",
+                    node=name, field="stateful",
+                )
+            if opts["unroll"] or opts["dropout"] or opts["recurrent_dropout"]:
+                rebuild.add(layer.name)
+    if expected == 0:
+        raise UnsupportedModelError(
+            "the model has no LSTM layer; tinylstm exports and imports LSTM models", field="model"
+        )
+    return expected, rebuild
+
+
+def _input_shape(model: Any) -> tuple[int | None, int | None, int]:
+    try:
+        inputs = list(model.inputs)
+    except (AttributeError, ValueError):
+        inputs = []
+    if not inputs:
+        raise UnsupportedModelError(
+            "the model has no defined input; give it a keras.Input((time, features)) "
+            "(or call it once on data) before exporting",
+            field="model input",
+        )
+    if len(inputs) != 1:
+        raise UnsupportedModelError(
+            f"the model has {len(inputs)} inputs; tinylstm models take one input "
+            "(batch, time, features)",
+            field="model input",
+        )
+    shape = tuple(None if d is None else int(d) for d in tuple(inputs[0].shape))
+    dtype = str(getattr(inputs[0].dtype, "name", inputs[0].dtype))
+    if len(shape) != 3 or shape[2] is None or "float" not in dtype:
+        raise UnsupportedModelError(
+            f"the model input has shape {shape} and dtype {dtype}; tinylstm models take one "
+            "float input (batch, time, features) with a known number of features",
+            field="model input",
+        )
+    return shape[0], shape[1], int(shape[2])
+
+
+def _check_example(x: Any, batch: int | None, time: int | None, features: int) -> np.ndarray:
+    want = f"({batch or 'batch'}, {time or 'time'}, {features})"
+    if x is None:
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((batch or 2, time or 6, features)).astype(np.float32)
+    try:
+        arr = np.asarray(x)
+    except Exception as e:
+        raise DataError(f"example_input must be an array {want}: {_first_line(e)}") from None
+    if arr.ndim != 3 or not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"example_input must be a 3-D float array {want}, got shape {arr.shape} of {arr.dtype}")
+    if arr.size == 0:
+        raise DataError(f"example_input is empty: shape {arr.shape}")
+    for axis, (size, fixed) in enumerate(zip(arr.shape, (batch, time, features), strict=True)):
+        if fixed is not None and size != fixed:
+            raise DataError(f"example_input has shape {arr.shape}; the model takes {want} (axis {axis})")
+    if not np.all(np.isfinite(arr)):
+        raise DataError("example_input holds NaN or infinite values")
+    return arr.astype(np.float32)
+
+
+def _check_destination(dest: Path) -> Path:
+    if dest.name in ("", ".", ".."):
+        raise OutputPathError(f"{dest}: not a file name")
+    if dest.is_dir():
+        raise OutputPathError(f"{dest}: is a directory; give the .onnx file name")
+    if not dest.parent.is_dir():
+        raise OutputPathError(f"{dest.parent}: no such directory")
+    if not os.access(dest.parent, os.W_OK):
+        raise OutputPathError(f"{dest.parent}: not writable")
+    return dest
+
+
+# --------------------------------------------------------------------------------------
+# Model surgery before converting (inference unchanged)
+# --------------------------------------------------------------------------------------
+def _strip_training_options(config: Any) -> Any:
+    """A copy of a layer config with unroll/dropout options off at every nesting level
+    (LSTM, Bidirectional's layer and backward_layer, RNN's LSTMCell)."""
+    if isinstance(config, dict):
+        out = {k: _strip_training_options(v) for k, v in config.items()}
+        for key, value in _TRAINING_ONLY.items():
+            if key in out:
+                out[key] = value
+        return out
+    if isinstance(config, list):
+        return [_strip_training_options(v) for v in config]
+    return copy.deepcopy(config)
+
+
+def _without_training_options(keras: Any, model: Any, names: set[str]) -> Any:
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if layer.name in names or any(sub.name in names for _, sub in _walk(layer)):
+            config = _strip_training_options(config)
+        return layer.__class__.from_config(config)
+
+    try:
+        twin = keras.models.clone_model(model, clone_function=clone)
+        twin.set_weights(model.get_weights())
+    except Exception as e:
+        raise UnsupportedModelError(
+            f"layers {', '.join(sorted(names))} use unroll=True or dropout, which make tf2onnx "
+            "write no LSTM node, and the model cannot be cloned without them "
+            f"({type(e).__name__}: {_first_line(e)}); rebuild it with unroll=False, dropout=0, "
+            "recurrent_dropout=0 and copy the weights (model.set_weights)",
+            node=sorted(names)[0], field="unroll/dropout",
+        ) from e
+    return twin
+
+
+def _as_functional(keras: Any, model: Any, batch: int | None, time: int | None, features: int) -> Any:
+    """Keras 3 ``Sequential`` -> the same layers in a functional model (tf2onnx 1.17 fails
+    on Keras 3 Sequential models with a KeyError)."""
+    inp = keras.Input(shape=(time, features), batch_size=batch, name=INPUT_NAME)
+    return keras.Model(inp, model(inp))
+
+
+# --------------------------------------------------------------------------------------
+# Conversion
+# --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """Silence converter chatter the user cannot act on; correctness is established by the
+    checks instead."""
+    loggers = [logging.getLogger(n) for n in ("tf2onnx", "tensorflow", "absl")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _rename_outputs(proto: Any) -> None:
+    """Graph outputs -> ``output`` (or ``output0``, ``output1``, ...)."""
+    outs = proto.graph.output
+    names = ["output"] if len(outs) == 1 else [f"output{k}" for k in range(len(outs))]
+    mapping = {o.name: n for o, n in zip(outs, names, strict=True) if o.name != n}
+    taken = {v for node in proto.graph.node for v in node.output} | {i.name for i in proto.graph.input}
+    if not mapping or taken & set(mapping.values()):
+        return
+    for node in proto.graph.node:
+        for seq in (node.input, node.output):
+            for k, v in enumerate(seq):
+                if v in mapping:
+                    seq[k] = mapping[v]
+    for o in outs:
+        o.name = mapping.get(o.name, o.name)
+
+
+def _check_lstm_nodes(proto: Any, expected: int) -> None:
+    ops = [n.op_type for n in proto.graph.node]
+    found = ops.count("LSTM")
+    if found != expected:
+        others = sorted({o for o in ops if o in ("Loop", "Scan", "If")})
+        how = f" (it wrote {', '.join(others)} instead)" if others else ""
+        raise ExportError(
+            f"tf2onnx wrote {found} LSTM node(s) for {expected} Keras LSTM layer(s){how}; "
+            "tinylstm needs one fused ONNX LSTM per layer. Use the standard LSTM layer "
+            "(sigmoid/tanh or other ONNX activations, no masking, unroll=False)"
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _keras3_hint(keras: Any) -> str:
+    if keras.__name__ == "keras":
+        return (
+            "; tf2onnx converts tf_keras models most reliably: pip install --no-deps tf_keras, "
+            "set TF_USE_LEGACY_KERAS=1 and build the model with tf_keras"
+        )
+    return ""
+
+
+# --------------------------------------------------------------------------------------
+# The onnxruntime check
+# --------------------------------------------------------------------------------------
+def _keras_outputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
+    out = model(x, training=False)
+    if isinstance(out, dict):
+        out = list(out.values())
+    if not isinstance(out, (list, tuple)):
+        out = [out]
+    return [np.asarray(o) for o in out]
+
+
+def _check_export(model: Any, onnx_path: Path, x: np.ndarray, dynamic_batch: bool,
+                  dynamic_time: bool, atol: float, opset: int) -> None:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 4  # failures are reported by the check itself
+    try:
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(f"onnxruntime cannot load the file tf2onnx wrote: {_first_line(e)}") from e
+    batch, time = x.shape[0], x.shape[1]
+    other_t = time + max(2, time // 2) if dynamic_time else time
+    cases = [("the example shape", x)]
+    if dynamic_time:
+        cases.append((f"sequence length {other_t} (example: {time})", _like(x, batch, other_t, seed=1)))
+    if dynamic_batch:
+        cases.append((f"batch size {batch + 1} (example: {batch})", _like(x, batch + 1, other_t, seed=2)))
+    label = f"tf2onnx, opset {opset}"
+    for what, xc in cases:
+        want = _keras_outputs(model, xc)
+        try:
+            got = sess.run(None, {INPUT_NAME: xc})
+        except Exception as e:
+            raise ExportError(
+                f"tf2onnx wrote a model that onnxruntime cannot run at {what}: {_first_line(e)}"
+            ) from e
+        if len(got) != len(want):
+            raise ExportError(f"the ONNX file has {len(got)} outputs, the Keras model {len(want)} ({label})")
+        for k, (w, g) in enumerate(zip(want, got, strict=True)):
+            if w.shape != g.shape:
+                raise ExportError(
+                    f"output {k} at {what}: onnxruntime gives shape {g.shape}, Keras {w.shape} ({label})"
+                )
+            err = float(np.max(np.abs(w.astype(np.float64) - g))) if w.size else 0.0
+            if not err <= atol:
+                raise ExportError(
+                    f"output {k} at {what}: onnxruntime differs from Keras by {err:.3g} > atol "
+                    f"{atol:g} ({label})"
+                )
+
+
+def _like(x: np.ndarray, batch: int, time: int, seed: int) -> np.ndarray:
+    """A seeded input of another shape with the example's per-feature mean and spread."""
+    rng = np.random.default_rng(seed)
+    flat = x.reshape(-1, x.shape[2]).astype(np.float64)
+    mean = flat.mean(0)
+    std = flat.std(0) if flat.shape[0] > 1 else np.ones_like(mean)
+    std = np.where(std > 0, std, 1.0)
+    z = rng.standard_normal((batch, time, x.shape[2]))
+    return (z * std + mean).astype(np.float32)

@@ -1,0 +1,446 @@
+"""PyTorch ``nn.Module`` with ``nn.LSTM`` layers -> a checked ONNX file tinylstm can import.
+
+One public function, :func:`from_torch`. It wraps ``torch.onnx.export`` (legacy TorchScript
+path, opset 17, or the dynamo path, opset 18 with an external ``<name>.onnx.data`` file) and
+works around the exporters' known traps in torch 2.13 (see docs/exporters.md):
+
+- the dynamo path freezes the time axis on every export after the first in a process unless
+  ``torch.ops.aten.lstm.input._dispatch_cache`` is cleared first, and on the first
+  dynamic-length export after a fixed-length one unless ``torch._dynamo.reset()`` runs:
+  both are done before each dynamo export;
+- the dynamo path with ``batch_first=False`` bakes the example length into a ``Reshape``
+  (upstream pytorch#191855); other exporter slips may freeze an axis too: the exported file
+  is run with onnxruntime at the example shape *and* at a different length and batch size,
+  and any mismatch with torch raises :class:`ExportError` naming the axis;
+- ``proj_size > 0`` has no ONNX equivalent: refused up front.
+
+torch is imported lazily, so ``tinylstm.export`` imports without it. The files are written
+to a temporary folder beside ``path`` and renamed into place only after the check passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinylstm.errors import DataError, OutputPathError, TinyLstmError, UnsupportedModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["ExportError", "MissingDependencyError", "from_torch"]
+
+LEGACY_OPSET = 17
+DYNAMO_OPSET = 18
+INPUT_NAME = "input"
+#: Node/value metadata keys the dynamo exporter writes for debugging (source paths, FX dumps).
+_DEBUG_METADATA_PREFIXES = ("pkg.torch.", "namespace")
+
+
+class ExportError(TinyLstmError):
+    """``torch.onnx.export`` failed, or its file does not reproduce the torch model in
+    onnxruntime (at the example shape or at another length / batch size)."""
+
+
+class MissingDependencyError(TinyLstmError, ImportError):
+    """An optional dependency (torch, onnxscript) is not installed."""
+
+
+def from_torch(
+    model: torch.nn.Module,
+    example_input: torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    dynamo: bool = False,
+    opset: int | None = None,
+    batch_first: bool | None = None,
+    dynamic_time: bool = True,
+    check: bool = True,
+    atol: float = 1e-5,
+    keep_debug_metadata: bool = False,
+) -> Path:
+    """Export ``model`` to ONNX at ``path`` and check the file against torch.
+
+    ``example_input`` is one 3-D float tensor ``(batch, time, features)`` when
+    ``batch_first`` else ``(time, batch, features)``; ``batch_first=None`` takes the layout
+    of the model's ``nn.LSTM`` layers. The batch axis is always dynamic, the time axis when
+    ``dynamic_time``. An example with batch 1 (or length 1) is repeated to 2 for the export,
+    because exporters freeze size-1 axes.
+
+    ``dynamo=False``: legacy exporter, opset 17, one file. ``dynamo=True``: opset 18, the
+    weights in ``<name>.onnx.data`` beside the model. ``opset`` overrides the default.
+
+    With ``check`` the file is run by onnxruntime at the example shape, at another sequence
+    length and at another batch size; every output must be within ``atol`` of torch's.
+    Debug metadata of the dynamo exporter (absolute source paths, FX node dumps) is removed
+    unless ``keep_debug_metadata``.
+
+    Returns the path of the ``.onnx`` file. Raises :class:`UnsupportedModelError`
+    (``proj_size``, non-LSTM recurrent layers, no LSTM), :class:`DataError` (example input),
+    :class:`OutputPathError`, :class:`ExportError` (export or check failed) and
+    :class:`MissingDependencyError` (no torch / onnxscript). Nothing is written on failure.
+    """
+    torch = _import_torch()
+    if not isinstance(model, torch.nn.Module):
+        raise UnsupportedModelError(
+            f"expected a torch.nn.Module, got {type(model).__name__}", field="model"
+        )
+    layout_bf = _check_recurrent_layers(torch, model, batch_first)
+    if batch_first is None:
+        batch_first = layout_bf
+    x = _check_example(torch, example_input, batch_first, dynamic_time)
+    dest = _check_destination(Path(path))
+    opset = opset if opset is not None else (DYNAMO_OPSET if dynamo else LEGACY_OPSET)
+    b_axis, t_axis = (0, 1) if batch_first else (1, 0)
+
+    with _eval_mode(model), torch.no_grad():
+        try:
+            y = model(x)
+        except Exception as e:
+            raise DataError(
+                f"the model cannot run on example_input of shape {tuple(x.shape)}: "
+                f"{type(e).__name__}: {_first_line(e)}"
+            ) from e
+        n_outputs = len(_flatten_outputs(torch, y))
+        out_names = ["output"] if n_outputs == 1 else [f"output{k}" for k in range(n_outputs)]
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        try:
+            tmp_model = tmp / dest.name
+            if dynamo:
+                _export_dynamo(torch, model, x, tmp_model, opset, out_names, b_axis, t_axis,
+                               dynamic_time)
+            else:
+                _export_legacy(torch, model, x, tmp_model, opset, out_names, b_axis, t_axis,
+                               dynamic_time)
+            if not tmp_model.is_file():
+                raise ExportError(f"torch.onnx.export wrote no file for {dest.name}")
+            if not keep_debug_metadata:
+                _strip_debug_metadata(tmp_model)
+            if check:
+                _check_export(torch, model, x, tmp_model, b_axis, t_axis, dynamic_time, atol,
+                              _exporter_label(dynamo, opset), batch_first)
+            _move_into_place(tmp, tmp_model, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+# --------------------------------------------------------------------------------------
+# Checks before exporting
+# --------------------------------------------------------------------------------------
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            "from_torch needs PyTorch, which is not installed: "
+            "pip install 'tinylstm[torch]' (torch>=2.1, CPU wheel is enough)"
+        ) from None
+    return torch
+
+
+def _check_recurrent_layers(torch: Any, model: Any, batch_first: bool | None) -> bool:
+    """Refuse what ONNX's LSTM cannot express; return the LSTMs' common ``batch_first``
+    (or the given one: then the layers may disagree, the model transposes itself)."""
+    lstms = []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.LSTM):
+            if m.proj_size > 0:
+                raise UnsupportedModelError(
+                    f"proj_size={m.proj_size}: ONNX's LSTM has no output projection, so this "
+                    "layer cannot be exported faithfully; use proj_size=0 (or an nn.Linear "
+                    "after the LSTM)",
+                    node=name or "<model>",
+                    field="proj_size",
+                )
+            lstms.append((name, m))
+        elif isinstance(m, torch.nn.RNNBase):
+            raise UnsupportedModelError(
+                f"{type(m).__name__} layers are not supported; tinylstm handles nn.LSTM only",
+                node=name or "<model>",
+                field="layer type",
+            )
+    if not lstms:
+        raise UnsupportedModelError(
+            "the model has no nn.LSTM layer; tinylstm exports and imports LSTM models",
+            field="model",
+        )
+    if batch_first is not None:
+        return batch_first
+    layouts = {bool(m.batch_first) for _, m in lstms}
+    if len(layouts) > 1:
+        raise UnsupportedModelError(
+            "the nn.LSTM layers disagree on batch_first "
+            f"({', '.join(f'{n}={m.batch_first}' for n, m in lstms)}); pass batch_first= "
+            "to say how the model's input is laid out",
+            field="batch_first",
+        )
+    return layouts.pop()
+
+
+def _check_example(torch: Any, x: Any, batch_first: bool, dynamic_time: bool) -> Any:
+    layout = "(batch, time, features)" if batch_first else "(time, batch, features)"
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"example_input must be one torch.Tensor {layout}, got {type(x).__name__}")
+    if x.dim() != 3 or not x.is_floating_point():
+        raise DataError(
+            f"example_input must be a 3-D float tensor {layout}, got shape {tuple(x.shape)} "
+            f"of {x.dtype}"
+        )
+    if x.numel() == 0:
+        raise DataError(f"example_input is empty: shape {tuple(x.shape)}")
+    x = x.detach()
+    b_axis, t_axis = (0, 1) if batch_first else (1, 0)
+    # exporters freeze an axis of size 1; a copy of the example gives them size 2
+    if x.shape[b_axis] == 1:
+        x = torch.cat([x, x], dim=b_axis)
+    if dynamic_time and x.shape[t_axis] == 1:
+        x = torch.cat([x, x], dim=t_axis)
+    return x
+
+
+def _check_destination(dest: Path) -> Path:
+    if dest.name in ("", ".", ".."):
+        raise OutputPathError(f"{dest}: not a file name")
+    if dest.is_dir():
+        raise OutputPathError(f"{dest}: is a directory; give the .onnx file name")
+    if not dest.parent.is_dir():
+        raise OutputPathError(f"{dest.parent}: no such directory")
+    if not os.access(dest.parent, os.W_OK):
+        raise OutputPathError(f"{dest.parent}: not writable")
+    return dest
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+
+
+def _flatten_outputs(torch: Any, out: Any) -> list[Any]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flatten_outputs(torch, o)]
+    raise UnsupportedModelError(
+        f"forward() returns {type(out).__name__}; expected a tensor or (nested) tuple of tensors",
+        field="model output",
+    )
+
+
+def _exporter_label(dynamo: bool, opset: int) -> str:
+    return f"{'dynamo' if dynamo else 'legacy'} exporter, opset {opset}"
+
+
+# --------------------------------------------------------------------------------------
+# The two exporters
+# --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence exporter chatter the user cannot act on (deprecations, progress prints);
+    correctness is established by the onnxruntime check instead."""
+    log = logging.getLogger("torch.onnx")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                yield
+    finally:
+        log.setLevel(level)
+
+
+def _export_legacy(torch: Any, model: Any, x: Any, out: Path, opset: int,
+                   out_names: list[str], b_axis: int, t_axis: int, dynamic_time: bool) -> None:
+    axes = {b_axis: "batch"}
+    if dynamic_time:
+        axes[t_axis] = "time"
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                model, (x,), str(out), dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=out_names,
+                dynamic_axes={INPUT_NAME: dict(sorted(axes.items()))},
+                do_constant_folding=True,
+            )
+    except Exception as e:
+        raise ExportError(
+            f"torch.onnx.export (legacy exporter, opset {opset}) failed: "
+            f"{type(e).__name__}: {_first_line(e)}"
+        ) from e
+
+
+def _export_dynamo(torch: Any, model: Any, x: Any, out: Path, opset: int,
+                   out_names: list[str], b_axis: int, t_axis: int, dynamic_time: bool) -> None:
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError:
+        raise MissingDependencyError(
+            "the dynamo exporter needs onnxscript, which is not installed: pip install onnxscript"
+        ) from None
+    dims = {b_axis: torch.export.Dim("batch")}
+    if dynamic_time:
+        dims[t_axis] = torch.export.Dim("time")
+    _reset_export_caches(torch)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                model, (x,), str(out), dynamo=True, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=out_names,
+                dynamic_shapes=(dict(sorted(dims.items())),),
+                external_data=True, verbose=False,
+            )
+    except Exception as e:
+        raise ExportError(
+            f"torch.onnx.export (dynamo exporter, opset {opset}) failed: "
+            f"{type(e).__name__}: {_first_line(e)}"
+        ) from e
+
+
+def _reset_export_caches(torch: Any) -> None:
+    """torch 2.13 keeps two caches across exports that freeze the time axis of the next
+    dynamo export to its example length: the dispatch cache of ``aten.lstm.input`` (keeps
+    the unrolled decomposition instead of the exporter's while_loop one; bites every export
+    after the first) and dynamo's frame cache of the while_loop it traces (bites the first
+    dynamic-time export after a fixed-time one at the same length). Both are cleared; the
+    cost is that functions compiled with ``torch.compile`` in this process recompile."""
+    cache = getattr(torch.ops.aten.lstm.input, "_dispatch_cache", None)
+    if cache is not None:
+        cache.clear()
+    torch._dynamo.reset()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _strip_debug_metadata(path: Path) -> None:
+    """Drop the dynamo exporter's per-node debug metadata (stack traces with absolute paths
+    of this machine, FX dumps). Semantics are untouched; external data stays where it is."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    changed = False
+
+    def strip(holder: Any) -> None:
+        nonlocal changed
+        keep = [p for p in holder.metadata_props
+                if not p.key.startswith(_DEBUG_METADATA_PREFIXES)]
+        if len(keep) != len(holder.metadata_props):
+            del holder.metadata_props[:]
+            holder.metadata_props.extend(keep)
+            changed = True
+
+    g = model.graph
+    for group in (g.node, g.input, g.output, g.value_info, g.initializer):
+        for item in group:
+            strip(item)
+    strip(g)
+    strip(model)
+    if changed:
+        onnx.save(model, str(path))
+
+
+# --------------------------------------------------------------------------------------
+# The onnxruntime check
+# --------------------------------------------------------------------------------------
+def _check_export(torch: Any, model: Any, x: Any, onnx_path: Path, b_axis: int, t_axis: int,
+                  dynamic_time: bool, atol: float, exporter: str, batch_first: bool) -> None:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 4  # failures are reported by the check itself, not logged
+    try:
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(
+            f"onnxruntime cannot load the file written by the {exporter}: {_first_line(e)}"
+        ) from e
+    feed_name = sess.get_inputs()[0].name
+    batch, time = int(x.shape[b_axis]), int(x.shape[t_axis])
+    other_t = time + max(2, time // 2) if dynamic_time else time
+    cases = [("the example shape", x)]
+    if dynamic_time:
+        cases.append((f"sequence length {other_t} (example: {time})",
+                      _like(torch, x, b_axis, t_axis, batch, other_t, seed=1)))
+    cases.append((f"batch size {batch + 1} and sequence length {other_t} (example: {batch}, "
+                  f"{time})",
+                   _like(torch, x, b_axis, t_axis, batch + 1, other_t, seed=2)))
+    for what, xc in cases:
+        want = [t.detach().cpu().numpy() for t in _flatten_outputs(torch, model(xc))]
+        try:
+            got = sess.run(None, {feed_name: xc.cpu().numpy()})
+        except Exception as e:
+            raise ExportError(
+                f"the {exporter} wrote a model that onnxruntime cannot run at {what}: "
+                f"{_first_line(e)}{_hint(exporter, batch_first)}"
+            ) from e
+        for k, (w, g) in enumerate(zip(want, got, strict=True)):
+            if w.shape != g.shape:
+                raise ExportError(
+                    f"output {k} at {what}: onnxruntime gives shape {g.shape}, torch "
+                    f"{w.shape} ({exporter}){_hint(exporter, batch_first)}"
+                )
+            err = float(np.max(np.abs(w.astype(np.float64) - g))) if w.size else 0.0
+            if not err <= atol:
+                raise ExportError(
+                    f"output {k} at {what}: onnxruntime differs from torch by {err:.3g} "
+                    f"> atol {atol:g} ({exporter}){_hint(exporter, batch_first)}"
+                )
+
+
+def _like(torch: Any, x: Any, b_axis: int, t_axis: int, batch: int, time: int, seed: int) -> Any:
+    """A seeded input of another shape with the example's per-feature mean and spread."""
+    g = torch.Generator().manual_seed(seed)
+    shape = [0, 0, x.shape[2]]
+    shape[b_axis], shape[t_axis] = batch, time
+    xf = x.reshape(-1, x.shape[2]).to(torch.float64)
+    mean = xf.mean(0)
+    std = xf.std(0, unbiased=False) if xf.shape[0] > 1 else torch.ones_like(mean)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    z = torch.randn(shape, generator=g, dtype=torch.float64)
+    return (z * std + mean).to(dtype=x.dtype, device=x.device)
+
+
+def _hint(exporter: str, batch_first: bool) -> str:
+    if exporter.startswith("dynamo") and not batch_first:
+        return (
+            "; the dynamo exporter of torch 2.13 bakes the example length into a Reshape "
+            "when batch_first=False (pytorch#191855): use dynamo=False, a batch_first=True "
+            "model, or dynamic_time=False"
+        )
+    return ""
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+def _move_into_place(tmp: Path, tmp_model: Path, dest: Path) -> None:
+    """Rename the export's side files (external data), then the model; drop a stale
+    ``<name>.onnx.data`` the new model no longer uses."""
+    sides = sorted(p for p in tmp.iterdir() if p != tmp_model)
+    try:
+        for p in sides:
+            os.replace(p, dest.parent / p.name)
+        os.replace(tmp_model, dest)
+    except OSError as e:
+        raise OutputPathError(f"{dest}: cannot write ({e.strerror})") from None
+    stale = dest.parent / (dest.name + ".data")
+    if not any(p.name == stale.name for p in sides) and stale.is_file():
+        stale.unlink()

@@ -1,0 +1,271 @@
+"""tinylstm.export.from_torch: real exports through both torch exporters, the traps it guards
+against, its refusals and its all-or-nothing writes. Needs torch (skipped without it, except
+the missing-torch tests, which fake its absence)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from fixtures.make_torch_fixtures import Config, build_model, make_input
+from tinylstm.export import ExportError, MissingDependencyError, from_torch
+
+import tinylstm
+
+REPO = Path(__file__).resolve().parent.parent
+ATOL = 1e-5
+
+
+# --------------------------------------------------------------------------------------
+# Without torch (these run everywhere)
+# --------------------------------------------------------------------------------------
+def test_package_imports_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import tinylstm.export as e\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(e.from_torch.__name__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "from_torch"
+
+
+def test_missing_torch_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(MissingDependencyError) as info:
+        from_torch(object(), object(), tmp_path / "m.onnx")  # type: ignore[arg-type]
+    assert isinstance(info.value, tinylstm.TinyLstmError)
+    assert isinstance(info.value, ImportError)
+    assert "PyTorch" in str(info.value) and "pip install" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# With torch
+# --------------------------------------------------------------------------------------
+try:
+    import torch
+except ImportError:  # the tests above still run
+    torch = None
+else:
+    torch.set_num_threads(1)
+
+
+def needs_torch(test):  # type: ignore[no-untyped-def]
+    skip = pytest.mark.skipif(torch is None, reason="torch is not installed")
+    return pytest.mark.torch(skip(test))
+
+
+def _ort(path: Path, x: np.ndarray) -> np.ndarray:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def _torch(model, x):  # type: ignore[no-untyped-def]
+    with torch.no_grad():
+        return model(x).numpy()
+
+
+CASES = [
+    Config("last_l2bi_bf", "last", layers=2, bidirectional=True, hidden_size=4, seed=31),
+    Config("step_softmax_l1_bf", "step_softmax", input_size=5, hidden_size=6, seed=32),
+    Config("hn_l2_tm", "hn", layers=2, batch_first=False, seed=33),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("cfg", CASES, ids=[c.name for c in CASES])
+def test_export_loads_and_matches_torch(cfg: Config, dynamo: bool, tmp_path: Path) -> None:
+    model = build_model(cfg)
+    x0 = make_input(cfg, 2, 5, seed=1)
+    # the dynamo exporter cannot keep time dynamic for time-major models (tested below)
+    dynamic_time = cfg.batch_first or not dynamo
+    path = from_torch(model, x0, tmp_path / "m.onnx", dynamo=dynamo, dynamic_time=dynamic_time)
+    assert path == tmp_path / "m.onnx"
+    expected = {"m.onnx", "m.onnx.data"} if dynamo else {"m.onnx"}
+    assert {p.name for p in tmp_path.iterdir()} == expected  # no temp files left
+    opset = onnx.load(str(path), load_external_data=False).opset_import[0].version
+    assert opset == (18 if dynamo else 17)
+    imported = tinylstm.load_onnx(str(path))
+    assert imported.fixed_batch is None
+    assert imported.fixed_time == (None if dynamic_time else 5)
+    for batch, time in ((2, 5), (3, 9 if dynamic_time else 5), (1, 2 if dynamic_time else 5)):
+        x = make_input(cfg, batch, time, seed=batch * 100 + time)
+        y = imported.run(x.numpy())
+        y_torch = _torch(model, x)
+        assert y.shape == y_torch.shape
+        assert float(np.max(np.abs(y - y_torch))) <= ATOL, (batch, time)
+        assert float(np.max(np.abs(y - _ort(path, x.numpy())))) <= ATOL, (batch, time)
+
+
+@needs_torch
+def test_dynamo_exports_in_a_row_keep_time_dynamic(tmp_path: Path) -> None:
+    """torch 2.13 freezes the time axis of a dynamo export after another one in the process
+    (stale aten.lstm dispatch cache; dynamo's frame cache after a fixed-length export at
+    the same example length): from_torch clears both."""
+    fixed = Config("hn_l2_tm", "hn", batch_first=False, seed=40)
+    from_torch(build_model(fixed), make_input(fixed, 2, 5, seed=0), tmp_path / "fixed.onnx",
+               dynamo=True, dynamic_time=False)
+    cfg = Config("last_l1_bf", "last", seed=41)
+    for k in range(2):
+        model = build_model(cfg)
+        path = from_torch(model, make_input(cfg, 2, 5, seed=k), tmp_path / f"m{k}.onnx",
+                          dynamo=True)
+        x = make_input(cfg, 3, 11, seed=10 + k)
+        assert float(np.max(np.abs(_ort(path, x.numpy()) - _torch(model, x)))) <= ATOL
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
+        assert [d.dim_param or d.dim_value for d in dims.shape.dim] == ["batch", "time", 3]
+
+
+@needs_torch
+def test_dynamo_time_major_with_dynamic_time_fails_loudly(tmp_path: Path) -> None:
+    cfg = Config("last_l1_tm", "last", batch_first=False, seed=42)
+    (tmp_path / "m.onnx").write_bytes(b"previous export")
+    with pytest.raises(ExportError) as info:
+        from_torch(build_model(cfg), make_input(cfg, 2, 5, seed=0), tmp_path / "m.onnx",
+                   dynamo=True)
+    msg = str(info.value)
+    assert "sequence length" in msg and "pytorch#191855" in msg and "dynamo=False" in msg
+    assert (tmp_path / "m.onnx").read_bytes() == b"previous export"  # untouched
+    assert {p.name for p in tmp_path.iterdir()} == {"m.onnx"}
+
+
+@needs_torch
+def test_check_catches_a_length_frozen_by_tracing(tmp_path: Path) -> None:
+    """The legacy tracer turns int(x.shape[1]) into a constant: right at the example length,
+    wrong at any other. The onnxruntime check must refuse the file."""
+
+    class FrozenIndex(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4, batch_first=True)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            out, _ = self.lstm(x)
+            return out[:, int(x.shape[1]) - 1]
+
+    torch.manual_seed(0)
+    with pytest.raises(ExportError) as info:
+        from_torch(FrozenIndex(), torch.randn(2, 5, 3), tmp_path / "m.onnx")
+    assert "differs from torch" in str(info.value)
+    assert "sequence length" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_proj_size_is_refused(dynamo: bool, tmp_path: Path) -> None:
+    class Projected(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 8, proj_size=4, batch_first=True)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.rnn(x)[0]
+
+    with pytest.raises(tinylstm.UnsupportedModelError) as info:
+        from_torch(Projected(), torch.randn(2, 5, 3), tmp_path / "m.onnx", dynamo=dynamo)
+    assert info.value.field == "proj_size" and info.value.node == "rnn"
+    assert "proj_size=4" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+def test_refusals_before_export(tmp_path: Path) -> None:
+    class Gru(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 4, batch_first=True)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.gru(x)[0]
+
+    class Mixed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.LSTM(3, 4, batch_first=True)
+            self.b = torch.nn.LSTM(4, 4, batch_first=False)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.b(self.a(x)[0].transpose(0, 1))[0]
+
+    x = torch.randn(2, 5, 3)
+    with pytest.raises(tinylstm.UnsupportedModelError, match="GRU"):
+        from_torch(Gru(), x, tmp_path / "m.onnx")
+    with pytest.raises(tinylstm.UnsupportedModelError, match="no nn.LSTM"):
+        from_torch(torch.nn.Linear(3, 2), x, tmp_path / "m.onnx")
+    with pytest.raises(tinylstm.UnsupportedModelError, match="batch_first"):
+        from_torch(Mixed(), x, tmp_path / "m.onnx")
+    lstm = build_model(Config("seq", "seq"))
+    with pytest.raises(tinylstm.DataError, match="3-D float"):
+        from_torch(lstm, torch.randn(5, 3), tmp_path / "m.onnx")
+    with pytest.raises(tinylstm.DataError, match="3-D float"):
+        from_torch(lstm, torch.zeros(2, 5, 3, dtype=torch.int64), tmp_path / "m.onnx")
+    with pytest.raises(tinylstm.DataError, match="cannot run on example_input of shape"):
+        from_torch(lstm, torch.randn(2, 5, 7), tmp_path / "m.onnx")  # 7 features, LSTM takes 3
+    with pytest.raises(tinylstm.OutputPathError, match="no such directory"):
+        from_torch(lstm, x, tmp_path / "missing" / "m.onnx")
+    with pytest.raises(tinylstm.OutputPathError, match="directory"):
+        from_torch(lstm, x, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+def test_missing_onnxscript_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    cfg = Config("seq", "seq")
+    with pytest.raises(MissingDependencyError, match="pip install onnxscript"):
+        from_torch(build_model(cfg), make_input(cfg, 2, 5, seed=0), tmp_path / "m.onnx",
+                   dynamo=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+def test_explicit_batch_first_for_a_model_that_transposes_itself(tmp_path: Path) -> None:
+    cfg = Config("mixed", "seq")
+
+    class Mixed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.LSTM(3, 4, batch_first=True)
+            self.b = torch.nn.LSTM(4, 4, batch_first=False)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.b(self.a(x)[0].transpose(0, 1))[0]
+
+    torch.manual_seed(cfg.seed)
+    model = Mixed()
+    path = from_torch(model, torch.randn(2, 5, 3), tmp_path / "m.onnx", batch_first=True)
+    x = torch.randn(3, 7, 3)
+    assert float(np.max(np.abs(_ort(path, x.numpy()) - _torch(model, x)))) <= ATOL
+
+
+@needs_torch
+def test_batch_one_example_training_mode_and_stale_data_file(tmp_path: Path) -> None:
+    cfg = Config("last_l1_bf", "last", seed=43)
+    model = build_model(cfg).train()
+    dest = tmp_path / "m.onnx"
+    from_torch(model, make_input(cfg, 1, 5, seed=0), dest, dynamo=True)
+    assert model.training  # restored
+    assert (tmp_path / "m.onnx.data").is_file()
+    g = onnx.load(str(dest), load_external_data=False).graph
+    assert not any(p.key.startswith("pkg.torch.") for n in g.node for p in n.metadata_props)
+    # a legacy export over it replaces the model and drops the data file it no longer uses
+    from_torch(model, make_input(cfg, 1, 5, seed=0), dest)
+    assert {p.name for p in tmp_path.iterdir()} == {"m.onnx"}
+    imported = tinylstm.load_onnx(str(dest))
+    assert imported.fixed_batch is None  # a batch-1 example still gives a dynamic batch
+    x = make_input(cfg, 4, 6, seed=1)
+    assert float(np.max(np.abs(imported.run(x.numpy()) - _torch(model.eval(), x)))) <= ATOL
