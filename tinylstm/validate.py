@@ -214,7 +214,7 @@ def validate(
         report.classifier = class_stats(
             np.stack([a.reshape(-1) for a in q_seq]), np.stack([a.reshape(-1) for a in f_seq]), ds.labels
         )
-    if ds.targets is not None:
+    if ds.targets is not None and ds.labels is None:
         report.targets = _target_stats(f_seq, q_seq, ds.targets)
     if fm.many_to_many:
         report.step_error, report.drift_per_step = _step_error(fm, f_seq, q_seq)

@@ -1,0 +1,115 @@
+"""`tinylstm analyze`: parameters, MACs, flash and RAM of an integer model.
+
+Per layer counts come from the integer model. Byte counts come from the generated C itself: the
+``<PREFIX>_FLASH_BYTES`` / ``<PREFIX>_RAM_BYTES`` the emitter computes for a 32-bit target, and —
+when a Cortex-M target is named and arm-none-eabi-gcc is installed — the sizes of the compiled
+objects (runtime ``.text``, model ``.text``, weights and tables in ``.rodata``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .qmodel import QDense, QLstm, QuantizedModel
+
+
+def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
+    rows = []
+    for k, n in enumerate(qm.nodes):
+        if isinstance(n, QLstm):
+            h, i = n.hidden_size, n.input_size
+            params = 0
+            for d in n.directions:
+                params += d.w.size + d.r.size + d.bias.size + (d.peep.size if d.peep is not None else 0)
+            rows.append({
+                "index": k, "name": n.name, "op": "LSTM", "shape": f"{i}->{h} x{n.num_directions}",
+                "parameters": int(params), "macs_per_step": 4 * h * (i + h) * n.num_directions,
+                "state_bytes": n.num_directions * h * 3,  # int8 h + int16 c per direction
+            })
+        elif isinstance(n, QDense):
+            o, f = n.weight.shape
+            rows.append({
+                "index": k, "name": n.name, "op": "Dense", "shape": f"{f}->{o}",
+                "parameters": int(n.weight.size + o), "macs_per_step": int(n.weight.size),
+                "state_bytes": 0,
+            })
+    return rows
+
+
+def _macros(header: str, prefix: str) -> dict[str, int]:
+    out = {}
+    for key in ("FLASH_BYTES", "RAM_BYTES"):
+        m = re.search(rf"#define {prefix.upper()}_{key} (\d+)", header)
+        if m:
+            out[key.lower()] = int(m.group(1))
+    return out
+
+
+def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "model") -> dict[str, Any]:
+    """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes."""
+    from .codegen import generate_files
+
+    files = generate_files(qm, prefix)
+    rows = _layer_rows(qm)
+    res: dict[str, Any] = {
+        "layers": rows,
+        "parameters": sum(r["parameters"] for r in rows),
+        "macs_per_step": sum(r["macs_per_step"] for r in rows),
+        "generated": _macros(files[f"{prefix}.h"], prefix),
+        "compiled": None,
+    }
+    if target is not None:
+        res["compiled"] = _compiled_sizes(files, prefix, target)
+    return res
+
+
+def _compiled_sizes(files: dict[str, str], prefix: str, target: str) -> dict[str, Any]:
+    from . import target as tgt
+    from .toolchain import ToolchainError, missing_reason
+
+    reason = missing_reason("arm-none-eabi-gcc")
+    if reason:
+        raise ToolchainError(reason)
+    t = tgt.get_target(target)
+    with tempfile.TemporaryDirectory(prefix="tinylstm-analyze-") as tmp:
+        d = Path(tmp)
+        for name, text in files.items():
+            (d / name).write_text(text)
+        sources = sorted(d / n for n in files if n.endswith(".c") and not n.endswith("_example.c"))
+        objs = tgt.compile_objects(t, sources, d / "obj", include_dirs=(d,), opt="-Os") \
+            if hasattr(tgt, "compile_objects") else None
+        if objs is None:
+            return {"target": target, "note": "per-object sizes need tinylstm.target.compile_objects"}
+        fp = tgt.sizes(objs)
+        return {
+            "target": target,
+            "opt": "-Os",
+            "runtime_text": fp.symbol_bytes("tl_", "text"),
+            "model_text": fp.symbol_bytes(f"{prefix}_", "text"),
+            "rodata": fp.sections.get("rodata", 0),
+            "text": fp.sections.get("text", 0),
+        }
+
+
+def format_analysis(a: dict[str, Any]) -> str:
+    lines = [f"{'#':>2}  {'op':<6} {'name':<28} {'shape':<14} {'params':>8} {'MACs/step':>10} {'state B':>8}"]
+    for r in a["layers"]:
+        name = r["name"] if len(r["name"]) <= 28 else "..." + r["name"][-25:]
+        lines.append(f"{r['index']:>2}  {r['op']:<6} {name:<28} {r['shape']:<14} {r['parameters']:>8} "
+                     f"{r['macs_per_step']:>10} {r['state_bytes']:>8}")
+    lines.append(f"total: {a['parameters']} parameters, {a['macs_per_step']} MACs per step")
+    g = a.get("generated") or {}
+    if g:
+        lines.append(f"generated C (32-bit target): flash {g.get('flash_bytes', '?')} B "
+                     f"(weights, tables, params), RAM {g.get('ram_bytes', '?')} B (state + scratch)")
+    c = a.get("compiled")
+    if c:
+        if "runtime_text" in c:
+            lines.append(f"compiled for {c['target']} {c['opt']}: runtime .text {c['runtime_text']} B, "
+                         f"model .text {c['model_text']} B, .rodata {c['rodata']} B")
+        else:
+            lines.append(f"compiled for {c['target']}: {c.get('note', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""`tinylstm build`: quantize + generate + validate, with every output written at the end."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data_io import load_dataset
+from .qmodel import QuantizedModel
+from .validate import ValidationReport, validate
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    files: list[Path]
+    qmodel: QuantizedModel
+    report: ValidationReport
+    analysis: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        from .analyze import format_analysis
+
+        lines = [self.report.to_markdown(), "## Footprint", "", format_analysis(self.analysis), ""]
+        t = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
+        lines.append(f"wrote {len(self.files)} files to {self.out_dir} ({t})")
+        return "\n".join(lines)
+
+
+def build(
+    onnx_path: str | os.PathLike,
+    calib: Any,
+    out_dir: str | os.PathLike,
+    *,
+    data: Any = None,
+    prefix: str = "model",
+    compilers: tuple[str, ...] | list[str] = ("gcc",),
+    quantize_options: dict[str, Any] | None = None,
+    target: str | None = None,
+) -> BuildResult:
+    """Quantize ``onnx_path`` on ``calib``, emit C, validate on ``data`` (default: ``calib``).
+
+    ``out_dir`` receives the C library, ``model.tlq``, ``report.md`` and ``report.json`` in one
+    atomic write after validation ran; a user error before that leaves nothing behind.
+    """
+    from . import load_onnx
+    from .analyze import analyze
+    from .codegen import generate_files
+    from .codegen.names import check_prefix
+    from .codegen.writer import write_tree
+    from .quantize import quantize
+
+    check_prefix(prefix)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fm = load_onnx(onnx_path)
+    cal = load_dataset(calib, fm, what="calibration data")
+    qm = quantize(fm, cal.sequences, **(quantize_options or {}))
+    seconds["quantize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    files: dict[str, str | bytes] = dict(generate_files(qm, prefix))
+    seconds["generate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tinylstm-build-") as tmp:
+        report = validate(onnx_path, qm, data if data is not None else cal, float_model=fm,
+                          compilers=tuple(compilers), workdir=tmp)
+        tlq = Path(tmp) / "model.tlq"
+        qm.save(tlq)
+        files["model.tlq"] = tlq.read_bytes()
+    seconds["validate"] = time.perf_counter() - t0
+    analysis = analyze(qm, target=target, prefix=prefix)
+    files["report.md"] = report.to_markdown()
+    files["report.json"] = report.to_json() + "\n"
+    written = write_tree(files, out_dir)
+    return BuildResult(Path(out_dir), written, qm, report, analysis, seconds)
