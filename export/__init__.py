@@ -6,6 +6,7 @@ its framework when called.
 
 from __future__ import annotations
 
+from .keras_export import from_keras
 from .torch_export import ExportError, MissingDependencyError, from_torch
 
-__all__ = ["ExportError", "MissingDependencyError", "from_torch"]
+__all__ = ["ExportError", "MissingDependencyError", "from_keras", "from_torch"]
