@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .calibrate import calibrate
 from .errors import (
     DataError,
     ModelFormatError,
@@ -18,6 +19,8 @@ from .errors import (
     UnsupportedModelError,
 )
 from .ir import FloatModel
+from .qmodel import QuantizedModel
+from .quantize import quantize
 
 if TYPE_CHECKING:
     import onnx
@@ -27,12 +30,16 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError",
     "FloatModel",
+    "QuantizedModel",
     "ModelFormatError",
     "OutputPathError",
     "QuantizationError",
     "TinyLstmError",
     "UnsupportedModelError",
+    "calibrate",
+    "generate_c",
     "load_onnx",
+    "quantize",
     "__version__",
 ]
 
@@ -46,3 +53,10 @@ def load_onnx(path: str | os.PathLike | onnx.ModelProto | bytes, *, check_weight
     from .onnx_import import load_onnx as _load
 
     return _load(path, check_weights=check_weights)
+
+
+def generate_c(qmodel: QuantizedModel, out_dir: str | os.PathLike, prefix: str = "model", **kwargs):
+    """Write the C99 library of an integer model (see :func:`tinylstm.codegen.emit.generate_c`)."""
+    from .codegen import generate_c as _generate_c
+
+    return _generate_c(qmodel, out_dir, prefix, **kwargs)
