@@ -34,7 +34,7 @@ def check_prefix(prefix: str) -> str:
         )
     if prefix in C_KEYWORDS or prefix.lower() in C_KEYWORDS:
         raise PrefixError(f"prefix {prefix!r} is a C keyword or reserved name")
-    if prefix.startswith(RESERVED_PREFIXES):
+    if prefix.startswith(RESERVED_PREFIXES) or prefix.lower() == "tl":
         raise PrefixError(f"prefix {prefix!r} starts with a reserved prefix ({', '.join(RESERVED_PREFIXES)})")
     if len(prefix) > MAX_PREFIX:
         raise PrefixError(f"prefix {prefix!r} is longer than {MAX_PREFIX} characters")

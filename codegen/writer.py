@@ -17,8 +17,9 @@ def write_tree(files: dict[str, str | bytes], out_dir: str | os.PathLike) -> lis
     """Write ``files`` under ``out_dir``.
 
     Everything is first written to a temporary folder next to ``out_dir``; only when every
-    file is complete are they moved into place, each with an atomic rename. A failure before
-    that leaves ``out_dir`` untouched.
+    file is complete are they moved into place: the folder itself with one rename when
+    ``out_dir`` does not exist yet, else file by file with atomic renames, putting back every
+    earlier file (or removing it) if one rename fails. A failure leaves ``out_dir`` as it was.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -34,6 +35,9 @@ def write_tree(files: dict[str, str | bytes], out_dir: str | os.PathLike) -> lis
         raise OutputPathError(f"cannot write to {out}: permission denied")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder may become out_dir itself
     except OSError as e:
         raise OutputPathError(f"cannot write to {out}: {e.strerror}") from None
     try:
@@ -53,14 +57,33 @@ def write_tree(files: dict[str, str | bytes], out_dir: str | os.PathLike) -> lis
             except OSError:
                 out.mkdir(parents=True, exist_ok=True)
                 created_dir = True
-        written = []
-        for name in files:
-            dst = out / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / name, dst)
-            written.append(dst)
-        del created_dir
-        return written
+        # Move each file into place; on any failure put every earlier file back as it was.
+        backup = tmp / ".previous"
+        done: list[tuple[Path, Path | None]] = []  # (destination, its backup or None)
+        try:
+            for i, name in enumerate(files):
+                dst = out / name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                saved = None
+                if dst.exists():
+                    backup.mkdir(exist_ok=True)
+                    saved = backup / str(i)
+                    os.replace(dst, saved)
+                done.append((dst, saved))
+                os.replace(tmp / name, dst)
+        except OSError:
+            for dst, saved in reversed(done):
+                try:
+                    if saved is not None:
+                        os.replace(saved, dst)
+                    elif dst.exists():
+                        dst.unlink()
+                except OSError:
+                    pass
+            if created_dir:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        return [out / n for n in files]
     except OSError as e:
         raise OutputPathError(f"cannot write to {out}: {e.strerror or e}") from None
     finally:

@@ -8,7 +8,6 @@ objects (runtime ``.text``, model ``.text``, weights and tables in ``.rodata``).
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,30 +38,22 @@ def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
     return rows
 
 
-def _macros(header: str, prefix: str) -> dict[str, int]:
-    out = {}
-    for key in ("FLASH_BYTES", "RAM_BYTES"):
-        m = re.search(rf"#define {prefix.upper()}_{key} (\d+)", header)
-        if m:
-            out[key.lower()] = int(m.group(1))
-    return out
-
-
 def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "model") -> dict[str, Any]:
     """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes."""
-    from .codegen import generate_files
+    from .codegen.emit import footprint
 
-    files = generate_files(qm, prefix)
     rows = _layer_rows(qm)
     res: dict[str, Any] = {
         "layers": rows,
         "parameters": sum(r["parameters"] for r in rows),
         "macs_per_step": sum(r["macs_per_step"] for r in rows),
-        "generated": _macros(files[f"{prefix}.h"], prefix),
+        "generated": footprint(qm, prefix),
         "compiled": None,
     }
     if target is not None:
-        res["compiled"] = _compiled_sizes(files, prefix, target)
+        from .codegen import generate_files
+
+        res["compiled"] = _compiled_sizes(generate_files(qm, prefix), prefix, target)
     return res
 
 
@@ -103,8 +94,9 @@ def format_analysis(a: dict[str, Any]) -> str:
     lines.append(f"total: {a['parameters']} parameters, {a['macs_per_step']} MACs per step")
     g = a.get("generated") or {}
     if g:
-        lines.append(f"generated C (32-bit target): flash {g.get('flash_bytes', '?')} B "
-                     f"(weights, tables, params), RAM {g.get('ram_bytes', '?')} B (state + scratch)")
+        ram = f"RAM {g['ram_bytes']} B (state + scratch"
+        ram += f", incl. {g['ram_per_step']} B per step for {g['max_steps']} steps)" if g.get("ram_per_step") else ")"
+        lines.append(f"generated C (32-bit target): flash {g['flash_bytes']} B (weights, tables, params), {ram}")
     c = a.get("compiled")
     if c:
         if "runtime_text" in c:

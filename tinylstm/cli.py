@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .errors import TinyLstmError
+from .summary import printable
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._fn(args) or 0)
     except TinyLstmError as e:
-        msg = " ".join(str(e).split("\n"))
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {printable(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("TINYLSTM_DEBUG"):
             raise
         print(
-            f"internal error: {type(e).__name__}: {e} (a tinylstm bug; rerun with "
+            f"internal error: {type(e).__name__}: {printable(str(e))} (a tinylstm bug; rerun with "
             "TINYLSTM_DEBUG=1 for a traceback and please report it)",
             file=sys.stderr,
         )
@@ -106,4 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run the registry of the imported module, where the pipeline commands register themselves
+    from tinylstm.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,81 @@
+/**
+ * @file tl_lstm.h
+ * @brief tinylstm runtime: one integer LSTM direction (docs/quantization.md sec. 5-sec. 9).
+ *
+ * Read-only parameters (tl_lstm_params_t, const, in flash) are kept apart from the mutable
+ * state (h, c: owned by the caller). Each weight matrix is int8 or int16 (per-row symmetric,
+ * up to 16 bits: the quantizer picks the widest whose int32 accumulation is proven safe). Weights are stored unit-major: the four gate rows
+ * i, f, g, o of hidden unit j are consecutive, so one pass over x (and one over h) computes
+ * all four pre-activations of a unit; gates, cell and hidden output of that unit follow at
+ * once. A step needs H bytes of scratch (the new h, copied to the state at the end).
+ *
+ * Stage kernels mirror tinylstm/simulate.py one-to-one:
+ *   lstm_gates <-> tl_lstm_gates_s8, lstm_cell <-> tl_lstm_cell_s16,
+ *   lstm_step  <-> tl_lstm_step_s8.
+ */
+#ifndef TL_LSTM_H
+#define TL_LSTM_H
+
+#include <stdint.h>
+
+#include "tl_fixedpoint.h"
+
+/** @brief Requantization constants of one gate row (row r = unit j, gate g in i, f, g, o). */
+typedef struct {
+    int32_t effb_x; /**< -zp_x * sum_k W[r, k]: input accumulator start, int32 */
+    int32_t mult_x; /**< acc_x (s_x * s_W[r]) -> Q(P): mult in [2^30, 2^31) or 0 */
+    int32_t effb_h; /**< -zp_h * sum_k R[r, k] */
+    int32_t mult_h; /**< acc_h (s_h * s_R[r]) -> Q(P) */
+    int32_t bias;   /**< gate bias, Q(P) */
+    int8_t shift_x; /**< right shift paired with mult_x, [0, 62] */
+    int8_t shift_h; /**< right shift paired with mult_h, [0, 62] */
+} tl_lstm_row_t;
+
+/** @brief Everything one LSTM direction needs; const, fully precomputed at quantize time. */
+typedef struct {
+    int32_t input_size;        /**< I */
+    int32_t hidden_size;       /**< H */
+    const int8_t *wx;          /**< (H, 4, I) input weights: [j][g][k] = W[g*H + j][k], int8; or NULL */
+    const int16_t *wx16;       /**< the same as int16 (weights wider than 8 bits), or NULL */
+    const int8_t *wh;          /**< (H, 4, H) recurrent weights: [j][g][k] = R[g*H + j][k], int8; or NULL */
+    const int16_t *wh16;       /**< the same as int16, or NULL */
+    const tl_lstm_row_t *rows; /**< (H, 4) per-row constants, [j][g] */
+    const int16_t *peep;       /**< (H, 3) peepholes i, f, o (int16, per-gate scale), or NULL */
+    int32_t peep_mult[3];      /**< pq * c (Q(k)) -> Q(P), gates i, f, o */
+    int32_t peep_shift[3];
+    int32_t has_clip;          /**< 1: saturate pre-activations to [-clip_q, clip_q] */
+    int32_t clip_q;            /**< clip, Q(P) */
+    int32_t input_forget;      /**< 1: f = one_f - i */
+    int32_t one_f;             /**< 1.0 in the f table's output format: 2^q_f */
+    tl_lut_t lut_f;            /**< i, f, o gates: Q(P) -> Q(q_f) */
+    tl_lut_t lut_g;            /**< cell candidate: Q(P) -> Q(q_g) */
+    tl_lut_t lut_h;            /**< cell output activation: Q(k) -> Q(q_h) */
+    int32_t a_fc;              /**< cell: left shift of f*c   (Q(q_f+k) -> Q(q_f+m)) */
+    int32_t a_ig;              /**< cell: left shift of i*g   (Q(q_f+q_g) -> Q(q_f+m)) */
+    int32_t s_c;               /**< cell: final right shift   (Q(q_f+m) -> Q(k)) */
+    int32_t h_mult;            /**< o * h_act(c) (Q(q_f+q_h)) -> int8 h (s_h) */
+    int32_t h_shift;
+    int32_t h_zero_point;      /**< zp_h */
+} tl_lstm_params_t;
+
+/**
+ * @brief One time step (spec sec. 9): x (I) int8, h (H) int8, c (H) int16 Q(k) -> h', c'.
+ * c is updated in place; the new h is built in scratch (H bytes) and copied to h at the end.
+ * x, h, c and scratch must not overlap.
+ */
+void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int8_t *scratch);
+
+/**
+ * @brief Stage 1 (spec sec. 6): gate pre-activations z (4H, gate-major: z[g*H + j], int32 Q(P);
+ * o without its peephole and clip) and gates i, f, g (3H, gate-major, int32 Q(q)).
+ */
+void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *h, const int16_t *c,
+                      int32_t *z, int32_t *gates);
+
+/**
+ * @brief Stage 2 (spec sec. 7): c' = sat16(round_shift((f c << a_fc) + (i g << a_ig), s_c)).
+ * gates (3H) i, f, g int32 gate-major; c (H) int16 Q(k), updated in place.
+ */
+void tl_lstm_cell_s16(const tl_lstm_params_t *p, const int32_t *gates, int16_t *c);
+
+#endif /* TL_LSTM_H */
