@@ -51,38 +51,24 @@ def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "mod
         "compiled": None,
     }
     if target is not None:
-        from .codegen import generate_files
-
-        res["compiled"] = _compiled_sizes(generate_files(qm, prefix), prefix, target)
+        res["compiled"] = _compiled_sizes(qm, prefix, target)
     return res
 
 
-def _compiled_sizes(files: dict[str, str], prefix: str, target: str) -> dict[str, Any]:
-    from . import target as tgt
+def _compiled_sizes(qm: QuantizedModel, prefix: str, target: str) -> dict[str, Any]:
+    """Sizes measured from the model linked for ``target`` at -Os (runtime and model code,
+    weights/tables, state, stack)."""
+    from .ctarget import build_target, target_footprint
     from .toolchain import ToolchainError, missing_reason
 
     reason = missing_reason("arm-none-eabi-gcc")
     if reason:
         raise ToolchainError(reason)
-    t = tgt.get_target(target)
     with tempfile.TemporaryDirectory(prefix="tinylstm-analyze-") as tmp:
-        d = Path(tmp)
-        for name, text in files.items():
-            (d / name).write_text(text)
-        sources = sorted(d / n for n in files if n.endswith(".c") and not n.endswith("_example.c"))
-        objs = tgt.compile_objects(t, sources, d / "obj", include_dirs=(d,), opt="-Os") \
-            if hasattr(tgt, "compile_objects") else None
-        if objs is None:
-            return {"target": target, "note": "per-object sizes need tinylstm.target.compile_objects"}
-        fp = tgt.sizes(objs)
-        return {
-            "target": target,
-            "opt": "-Os",
-            "runtime_text": fp.symbol_bytes("tl_", "text"),
-            "model_text": fp.symbol_bytes(f"{prefix}_", "text"),
-            "rodata": fp.sections.get("rodata", 0),
-            "text": fp.sections.get("text", 0),
-        }
+        fp = target_footprint(build_target(qm, target, Path(tmp), opt="-Os", prefix=prefix))
+    d = fp.to_dict()
+    d.update(target=target, opt="-Os")
+    return d
 
 
 def format_analysis(a: dict[str, Any]) -> str:
@@ -99,9 +85,8 @@ def format_analysis(a: dict[str, Any]) -> str:
         lines.append(f"generated C (32-bit target): flash {g['flash_bytes']} B (weights, tables, params), {ram}")
     c = a.get("compiled")
     if c:
-        if "runtime_text" in c:
-            lines.append(f"compiled for {c['target']} {c['opt']}: runtime .text {c['runtime_text']} B, "
-                         f"model .text {c['model_text']} B, .rodata {c['rodata']} B")
-        else:
-            lines.append(f"compiled for {c['target']}: {c.get('note', '')}")
+        lines.append(f"compiled for {c['target']} {c['opt']}: runtime .text {c.get('runtime_text')} B, "
+                     f"model .text {c.get('model_text')} B, weights+tables .rodata {c.get('model_rodata')} B, "
+                     f"state {c.get('state_bytes')} B (scratch {c.get('scratch_bytes')} B), "
+                     f"stack {c.get('stack_bytes')} B")
     return "\n".join(lines)

@@ -167,7 +167,10 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", help="also write the markdown report here")
     p.add_argument("--plot", help="write an error-vs-time-step PNG here (needs matplotlib)")
     p.add_argument("--compilers", default="gcc", help="host compilers, comma separated (gcc,clang)")
-    p.add_argument("--no-c", action="store_true", help="skip the compiled C comparison")
+    p.add_argument("--no-c", action="store_true", help="skip the host C comparison")
+    p.add_argument("--target", default="", help="also run the C on emulated Cortex-M cores, comma separated "
+                   "(cortex-m0plus,cortex-m3,cortex-m4,cortex-m7,cortex-m33,cortex-m55; append :-O2 for another "
+                   "optimization level, default -Os); needs arm-none-eabi-gcc and qemu-system-arm")
     _quant_options(p)
 
 
@@ -184,7 +187,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         raise DataError("give --qmodel model.tlq or --calib data.npz")
     rep = validate(args.model, qm, args.data, float_model=fm, host_c=not args.no_c,
-                   compilers=[c for c in args.compilers.split(",") if c])
+                   compilers=[c for c in args.compilers.split(",") if c],
+                   targets=[t for t in args.target.split(",") if t])
     _emit_report(rep, args)
     return 0 if rep.ok else 1
 

@@ -156,12 +156,14 @@ def validate(
     c_runners: dict[str, CRunner] | None = None,
     host_c: bool = True,
     compilers: Sequence[str] = ("gcc",),
+    targets: Sequence[str] = (),
     workdir: str | os.PathLike | None = None,
 ) -> ValidationReport:
     """Compare onnxruntime float, the simulator and compiled C on ``data``.
 
     ``c_runners`` maps a build name to a runner; by default (``host_c``) the model is generated,
-    compiled on the host with each of ``compilers`` and run.
+    compiled on the host with each of ``compilers`` and run; ``targets`` (e.g. ``cortex-m4``,
+    ``cortex-m55:-O2``) adds cross-compiled runs on emulated Cortex-M cores (QEMU).
     """
     from . import load_onnx
 
@@ -225,6 +227,10 @@ def validate(
 
         for cc in compilers:
             runners[f"host {cc} -O2"] = host_runner(qmodel, compiler=cc, workdir=workdir)
+    if targets:
+        from .ctarget import target_runners
+
+        runners.update(target_runners(qmodel, list(targets), workdir))
     for name, runner in runners.items():
         t0 = time.perf_counter()
         outs = runner(int_inputs)

@@ -1,0 +1,193 @@
+"""Instructions per MAC of the generated LSTM step on emulated Cortex-M cores, and its footprint.
+
+    .venv/bin/python bench/bench_target.py [--hidden 32,64,128] [--inputs 16] [--steps 8]
+                                           [--targets cortex-m0plus,cortex-m4,cortex-m55]
+                                           [--opts -Os,-O2] [--bits 16,8] [--no-write]
+
+One random forward LSTM layer (I inputs, H hidden, output Y_h, no head) per H, quantized with
+random calibration data (int16 LSTM weights, the default, and int8), generated, cross-compiled
+and run on QEMU. Each ``<prefix>_step()`` call is counted by the instruction-counting plugin;
+instr/MAC = mean instructions per step() / (4 H (I + H)). Footprint (runtime .text, model
+.text, .rodata, state, scratch, worst-case stack) is measured on the first target at -Os.
+Prints a markdown table and writes it into docs/targets.md between the bench_target markers
+(unless ``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import tinylstm  # noqa: E402
+from tinylstm import ctarget  # noqa: E402
+from tinylstm.quantize import quantize  # noqa: E402
+
+DOC = ROOT / "docs" / "targets.md"
+BEGIN, END = "<!-- bench_target:begin -->", "<!-- bench_target:end -->"
+#: goals for later kernels (issue 5)
+GOALS = "goals: M4 <= 1.0 instr/MAC, M0+ <= 4, runtime .text <= 1.5 KB, scratch <= 8*H bytes per layer"
+
+
+def random_lstm(inputs: int, hidden: int, seed: int = 0) -> onnx.ModelProto:
+    """x [time, batch, I] -> LSTM (forward, bias) -> Y_h [1, batch, H]."""
+    rng = np.random.default_rng(seed)
+    H, I = hidden, inputs
+    w = rng.uniform(-1, 1, (1, 4 * H, I)).astype(np.float32) / np.sqrt(I)
+    r = rng.uniform(-1, 1, (1, 4 * H, H)).astype(np.float32) / np.sqrt(H)
+    b = rng.normal(0, 0.3, (1, 8 * H)).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w, "W"), (r, "R"), (b, "B"))]
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R", "B"], ["", "Y_h"], hidden_size=H)], "bench_lstm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", I])],
+        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "batch", H])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return "?"
+    return out.splitlines()[0].strip() if out else "?"
+
+
+def machine_note() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gcc = _tool_version(["arm-none-eabi-gcc", "--version"])
+    qemu = _tool_version(["qemu-system-arm", "--version"])
+    return f"{platform.system()} {platform.machine()} ({cpu}); {gcc}; {qemu}"
+
+
+def short(target: str) -> str:
+    return {"cortex-m0plus": "M0+", "cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7",
+            "cortex-m33": "M33", "cortex-m55": "M55"}.get(target, target)
+
+
+def _split_table(fits: dict[tuple[int, int], list[tuple[int, int, float]]], bits: list[int],
+                 cols: list[tuple[str, str]]) -> list[str]:
+    """Least-squares split of instructions per step into a*MACs + b*H + c over the H values:
+    a is the matrix-vector cost per MAC, b the per-unit cost (requantization, activations, cell)."""
+    if not fits or min(len(v) for v in fits.values()) < 3:
+        return []
+    out = ["Split of a step (least squares over H: instr/step = a·MACs + b·H + c): a = matmul instr/MAC, "
+           "b = instructions per hidden unit outside the matmul (requantization, peepholes, tables, cell):",
+           "", "| LSTM weights | " + " | ".join(f"{short(t)} {o} a / b" for t, o in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+    for nbits in bits:
+        cells = []
+        for k in range(len(cols)):
+            pts = np.array(fits[(nbits, k)], dtype=np.float64)
+            a, b, _ = np.linalg.lstsq(np.c_[pts[:, 0], pts[:, 1], np.ones(len(pts))], pts[:, 2], rcond=None)[0]
+            cells.append(f"{a:.2f} / {b:.0f}")
+        out.append(f"| int{nbits} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hidden", default="32,64,128")
+    ap.add_argument("--inputs", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--targets", default="cortex-m0plus,cortex-m4,cortex-m55")
+    ap.add_argument("--opts", default="-Os,-O2")
+    ap.add_argument("--bits", default="16,8", help="LSTM weight widths (quantize lstm_weight_bits)")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/targets.md alone")
+    args = ap.parse_args()
+    hiddens = [int(h) for h in args.hidden.split(",") if h]
+    targets = [t for t in args.targets.split(",") if t]
+    opts = [o if o.startswith("-") else "-" + o for o in args.opts.split(",") if o]
+    bits = [int(b) for b in args.bits.split(",") if b]
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="tinylstm-bench-target-"))
+    I, T = args.inputs, args.steps
+    rng = np.random.default_rng(1)
+
+    cols = [(t, o) for t in targets for o in opts]
+    fp_target = "cortex-m4" if "cortex-m4" in targets else targets[0]
+    rows: list[str] = []
+    fps: list[str] = []
+    fits: dict[tuple[int, int], list[tuple[int, int, float]]] = {}  # (bits, column) -> (MACs, H, instr/step)
+    for nbits in bits:
+        for H in hiddens:
+            proto = random_lstm(I, H, seed=H)
+            fm = tinylstm.load_onnx(proto)
+            calib = [rng.uniform(-1.5, 1.5, (t, 4, I)).astype(np.float32) for t in (8, 13)]
+            q = quantize(fm, calib, lstm_weight_bits=nbits)
+            x = q.quantize_input(rng.uniform(-1.5, 1.5, (T, 1, I)).astype(np.float32))
+            macs = ctarget.macs_per_step(q)
+            cells = []
+            for k, (target, opt) in enumerate(cols):
+                exe = ctarget.build_target(q, target, work / f"b{nbits}_H{H}" / f"{target}{opt}", opt)
+                c = ctarget.count_steps(exe, x)
+                r = ctarget.run_target(exe, x, "step")
+                if not np.array_equal(r.y, q.run_int(x)):
+                    raise SystemExit(f"H={H} {target} {opt}: target output differs from the simulator")
+                cells.append(f"{c.instructions_per_mac:.2f}")
+                fits.setdefault((nbits, k), []).append((macs, H, c.step_mean))
+                print(f"int{nbits} H={H:<4} {target:<14} {opt}: {c.step_mean:10.1f} instr/step "
+                      f"{c.instructions_per_mac:6.2f} instr/MAC", flush=True)
+                if (target, opt) == (fp_target, "-Os"):
+                    fp = ctarget.target_footprint(exe)
+                    fps.append(f"| int{nbits} | {H} | {fp.runtime_text} | {fp.model_text} | {fp.model_rodata} | "
+                               f"{fp.state_bytes} | {fp.scratch_bytes} | {fp.stack_bytes} | "
+                               f"{', '.join(fp.library_calls) or '-'} |")
+            rows.append(f"| int{nbits} | {H} | {macs} | " + " | ".join(cells) + " |")
+    head = "| LSTM weights | H | MACs/step | " + " | ".join(f"{short(t)} {o}" for t, o in cols) + " |"
+    table = [
+        f"One forward LSTM layer, I = {I}, output Y_h, {T} steps; random weights quantized with random "
+        "calibration data; mean instructions per `model_step()` call / (4·H·(I+H)). "
+        f"Command: `.venv/bin/python bench/bench_target.py`. Machine: {machine_note()}.",
+        "",
+        "instr/MAC:",
+        "",
+        head,
+        "|" + "---|" * (3 + len(cols)),
+        *rows,
+        "",
+        *_split_table(fits, bits, cols),
+        f"Footprint on {fp_target} -Os (bytes; linked ELF; stack = worst chain from `model_run`/`model_step`, "
+        "library routines excluded):",
+        "",
+        "| LSTM weights | H | runtime .text | model .text | model .rodata | state | of which scratch | stack | "
+        "library calls |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *fps,
+        "",
+        f"({GOALS}.)",
+    ]
+    text = "\n".join(table)
+    print()
+    print(text)
+    if not args.no_write:
+        doc = DOC.read_text()
+        if BEGIN not in doc or END not in doc:
+            raise SystemExit(f"{DOC}: markers {BEGIN} / {END} not found")
+        new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{text}\n{END}", doc, flags=re.S)
+        DOC.write_text(new)
+        print(f"\nwrote the table into {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
