@@ -10,7 +10,9 @@
   * **recipe** (data sets too large to store exactly, e.g. 2560 adding-problem sequences of
     length 400-440): ``task``, ``n``, ``T``, ``seed`` and the SHA-256 of the generated ``x``
     and ``y``. The data are regenerated with :func:`tinylstm.tasks.generate` and checked
-    against the hashes, so a changed random stream is an error, never a silent new test set.
+    against the hashes, so a changed random stream is an error, never a silent new test set;
+  * **reference** to data bundled with tinylstm: ``dataset`` (``"japanese_vowels"``),
+    ``split`` and the same two hashes.
 """
 
 from __future__ import annotations
@@ -93,6 +95,37 @@ def save_recipe(path: str | Path, data: TaskData, *, task: str, n: int, T: int |
     )
 
 
+_BUNDLED = {"japanese_vowels": load_japanese_vowels}
+
+
+def _bundled(dataset: str, split: str) -> TaskData:
+    if dataset not in _BUNDLED or split not in ("train", "test"):
+        raise DataError(f"no bundled data set {dataset!r} split {split!r}; bundled: "
+                        f"{', '.join(_BUNDLED)} with splits train, test")
+    return getattr(_BUNDLED[dataset](), split)
+
+
+def save_reference(path: str | Path, data: TaskData, *, dataset: str, split: str) -> None:
+    """Write a reference-form task file for ``data``, a split of a bundled data set."""
+    bundled = _bundled(dataset, split)
+    if array_sha256(bundled.x) != array_sha256(data.x) or array_sha256(bundled.y) != array_sha256(data.y):
+        raise DataError(f"{path}: the data are not the {split} split of {dataset!r}")
+    np.savez_compressed(
+        path,
+        task=np.array(data.name),
+        dataset=np.array(dataset),
+        split=np.array(split),
+        x_sha256=np.array(array_sha256(data.x)),
+        y_sha256=np.array(array_sha256(data.y)),
+    )
+
+
+def _check_hashes(path: Path, data: TaskData, z: np.lib.npyio.NpzFile, what: str) -> TaskData:
+    if array_sha256(data.x) != str(z["x_sha256"]) or array_sha256(data.y) != str(z["y_sha256"]):
+        raise DataError(f"{path}: {what} gave different data than when the file was written")
+    return data
+
+
 def save_arrays(path: str | Path, data: TaskData, *, with_targets: bool = True) -> None:
     """Write an arrays-form task file (``with_targets=False`` for calibration inputs)."""
     fields: dict[str, np.ndarray] = {
@@ -122,15 +155,15 @@ def load_task_file(path: str | Path) -> TaskData:
         if "seed" in keys:
             task, n, T, seed = str(z["task"]), int(z["n"]), int(z["T"]), int(z["seed"])
             data = generate(task, n, seed, None if T < 0 else T)
-            if (array_sha256(data.x) != str(z["x_sha256"])
-                    or array_sha256(data.y) != str(z["y_sha256"])):
-                raise DataError(
-                    f"{path}: regenerating {task} (n={n}, T={T}, seed={seed}) gave different "
-                    "data than when the file was written (numpy's random stream changed?)"
-                )
-            return data
+            return _check_hashes(path, data, z, f"regenerating {task} (n={n}, T={T}, seed={seed}) "
+                                 "(numpy's random stream changed?)")
+        if "dataset" in keys:
+            dataset, split = str(z["dataset"]), str(z["split"])
+            return _check_hashes(path, _bundled(dataset, split), z,
+                                 f"the bundled {dataset!r} {split} split")
         if not {"x", "lengths"} <= keys:
-            raise DataError(f"{path}: a task file needs 'x' and 'lengths' (or a recipe 'seed')")
+            raise DataError(f"{path}: a task file needs 'x' and 'lengths' (or a recipe 'seed', "
+                            "or a bundled 'dataset')")
         x = z["x"]
         lengths = z["lengths"].astype(np.int64)
         name = str(z["task"]) if "task" in keys else path.stem

@@ -25,12 +25,10 @@ class UnsupportedModelError(TinyLstmError):
     def __init__(self, message: str, node: str | None = None, field: str | None = None):
         self.node = node
         self.field = field
-        prefix = ""
-        if node is not None:
-            prefix = f"node '{node}'"
-            if field is not None:
-                prefix += f", {field}"
-            prefix += ": "
+        where = [f"node '{node}'"] if node is not None else []
+        if field is not None:
+            where.append(field)
+        prefix = ", ".join(where) + ": " if where else ""
         super().__init__(prefix + message)
 
 

@@ -212,7 +212,7 @@ def run_canonical(
             hl, cl = finals[node.src]
             v = hl if node.which == "h" else cl
         elif isinstance(node, SelectStepNode):
-            v = vals[node.src][:, node.index, :]
+            v = vals[node.src][:, _step(node, steps), :]
         elif isinstance(node, FeatureGatherNode):
             v = vals[node.src][..., node.indices]
         elif isinstance(node, DenseNode):
@@ -225,6 +225,15 @@ def run_canonical(
             observe(k, "output", v)
         vals.append(v)
     return vals[-1]
+
+
+def _step(node: SelectStepNode, steps: int) -> int:
+    """The step a SelectStep node picks from a sequence of ``steps`` steps."""
+    if not -steps <= node.index < steps:
+        raise DataError(
+            f"node '{node.name}' picks time step {node.index} but the input has {steps} step(s)"
+        )
+    return node.index
 
 
 def check_input(model: FloatModel, x: np.ndarray) -> np.ndarray:

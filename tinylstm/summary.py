@@ -1,4 +1,8 @@
-"""A plain description of a FloatModel: what `tinylstm inspect` prints (text or JSON)."""
+"""A plain description of a FloatModel: what `tinylstm inspect` prints (text or JSON).
+
+Names, producer and notes come from the model file: the table shows them through
+:func:`printable`, so no control character of the file reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,25 @@ from .ir import (
     SelectStepNode,
 )
 from .reference import describe_view
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would interpret or hide escaped.
+
+    Control characters (C0, C1, DEL), line/paragraph separators, format characters (e.g.
+    bidirectional overrides), surrogates and unassigned code points become ``\\xNN``,
+    ``\\uNNNN`` or ``\\UNNNNNNNN``; a plain space stays.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def summarize(model: FloatModel) -> dict[str, Any]:
@@ -118,7 +141,8 @@ def format_summary(s: dict[str, Any]) -> str:
             det = f"{r['in_features']}->{r['features']}"
         if "src" in r:
             det = f"<- #{r['src']}  " + det
-        name = r["name"] if len(r["name"]) <= 28 else "..." + r["name"][-25:]
+        name = printable(r["name"])
+        name = name if len(name) <= 28 else "..." + name[-25:]
         lines.append(
             f"{r['index']:>2}  {r['op']:<16} {name:<28} {r['features']:>5}  "
             f"{r.get('parameters', ''):>7}  {r.get('macs_per_step', ''):>9}  {det}"
@@ -130,7 +154,7 @@ def format_summary(s: dict[str, Any]) -> str:
     )
     for note in s["notes"]:
         lines.append(f"note      {note}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _jsonable(v: Any) -> Any:

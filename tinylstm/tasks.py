@@ -251,6 +251,8 @@ def temporal_order(
         raise DataError(f"temporal order: variant must be '6a' or '6b', got {variant!r}")
     if T < 100:
         raise DataError(f"temporal order: T must be >= 100 (the windows end at 76), got {T}")
+    if n < 1:
+        raise DataError(f"temporal order: n must be >= 1, got {n}")
     windows = _TEMPORAL_ORDER_WINDOWS[variant]
     lengths = _lengths(n, T, T + T // 10, rng, length)
     tmax = int(lengths.max())
@@ -324,6 +326,8 @@ def embedded_reber(n: int, rng: np.random.Generator) -> TaskData:
     Input: every symbol but the final E, one-hot (n, Tmax, 7); ``lengths`` = string length - 1.
     ``y`` (n, Tmax, 7): multi-hot of the symbols that may follow each input step.
     """
+    if n < 1:
+        raise DataError(f"embedded Reber: n must be >= 1, got {n}")
     strings = [reber_string(rng) for _ in range(n)]
     lengths = np.array([len(s) - 1 for s, _ in strings], dtype=np.int64)
     tmax = int(lengths.max())

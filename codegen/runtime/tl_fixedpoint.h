@@ -17,6 +17,13 @@ typedef char tl_assert_arithmetic_shift64[((int64_t)-5 >> 1) == (int64_t)-3 ? 1 
 /* int32 products of int16 values and int32 indexing need a 32-bit int. */
 typedef char tl_assert_int_is_32bit[(sizeof(int) == 4) ? 1 : -1];
 
+/* Hot helpers of the step kernel are forced inline (-Os would call them), where supported. */
+#if defined(__GNUC__)
+#define TL_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define TL_ALWAYS_INLINE static inline
+#endif
+
 #define TL_INT8_MIN (-128)
 #define TL_INT8_MAX 127
 #define TL_INT16_MIN (-32768)
@@ -41,15 +48,76 @@ static inline int64_t tl_round_shift(int64_t x, int32_t s)
  */
 static inline int32_t tl_round_shift32(int32_t x, int32_t s)
 {
-    int32_t q, r, half;
+    int32_t q;
+    uint32_t half, r;
     if (s <= 0) {
         return x;
     }
     q = x >> s;
-    r = x & (int32_t)((((uint32_t)1) << s) - 1u); /* x - q * 2^s, in [0, 2^s) */
-    half = (int32_t)(((uint32_t)1) << (s - 1));
-    return q + ((r > half || (r == half && (q & 1) != 0)) ? 1 : 0);
+    half = ((uint32_t)1) << (s - 1);
+    r = (uint32_t)x & ((half << 1) - 1u); /* x - q * 2^s, in [0, 2^s) */
+    /* r + half - 1 + (q & 1) reaches 2^s exactly when rounding up (spec sec. 2); < 2^32 */
+    return q + (int32_t)((r + half - 1u + ((uint32_t)q & 1u)) >> s);
 }
+
+/**
+ * @brief round_shift(p, s) of the 64-bit value p = hi * 2^32 + lo, on its two 32-bit words
+ * (a 32-bit core has no cheap variable 64-bit shift). s in [0, 62]. The result is taken
+ * modulo 2^32, which is the exact value whenever it fits int32.
+ */
+static inline int32_t tl_round_shift_words(int32_t hi, uint32_t lo, int32_t s)
+{
+    uint32_t q, half, r;
+    if (s > 32) {
+        const int32_t s2 = s - 32; /* 1..30: the low word only decides ties (sticky) */
+        const int32_t qs = hi >> s2;
+        half = (uint32_t)1 << (s2 - 1);
+        r = (uint32_t)hi & ((half << 1) - 1u);
+        return qs + (int32_t)((r + half - 1u + ((lo != 0u ? 1u : 0u) | ((uint32_t)qs & 1u))) >> s2);
+    }
+    if (s <= 0) {
+        return (int32_t)lo;
+    }
+    if (s < 32) {
+        q = ((uint32_t)hi << (32 - s)) | (lo >> s);
+        half = (uint32_t)1 << (s - 1);
+        r = lo & ((half << 1) - 1u);
+        return (int32_t)(q + ((r + half - 1u + (q & 1u)) >> s));
+    }
+    q = (uint32_t)hi; /* s == 32 */
+    return (int32_t)(q + ((lo >= 0x80000001u - (q & 1u)) ? 1u : 0u));
+}
+
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+/* No 32x32 -> 64 multiply instruction (libgcc would call __aeabi_lmul): four 16x16 products. */
+static inline void tl_mul_words(int32_t a, int32_t b, int32_t *hi, uint32_t *lo)
+{
+    const uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
+    const uint32_t a0 = ua & 0xFFFFu, a1 = ua >> 16, b0 = ub & 0xFFFFu, b1 = ub >> 16;
+    const uint32_t ll = a0 * b0, lh = a0 * b1, hl = a1 * b0;
+    const uint32_t mid = lh + hl;
+    const uint32_t c1 = mid < lh ? 0x10000u : 0u;
+    const uint32_t l = ll + (mid << 16);
+    uint32_t h = a1 * b1 + (mid >> 16) + c1 + (l < ll ? 1u : 0u);
+    /* unsigned product -> signed: subtract b * 2^32 when a < 0 and a * 2^32 when b < 0 */
+    if (a < 0) {
+        h -= ub;
+    }
+    if (b < 0) {
+        h -= ua;
+    }
+    *hi = (int32_t)h;
+    *lo = l;
+}
+#else
+/** @brief (int64)a * b as its two 32-bit words (one SMULL on Armv7-M). */
+static inline void tl_mul_words(int32_t a, int32_t b, int32_t *hi, uint32_t *lo)
+{
+    const int64_t p = (int64_t)a * (int64_t)b;
+    *hi = (int32_t)(p >> 32);
+    *lo = (uint32_t)((uint64_t)p & 0xFFFFFFFFu);
+}
+#endif
 
 /**
  * @brief round_shift((int64)acc * mult, shift): an int32 times a real factor mult * 2^-shift.
@@ -58,33 +126,10 @@ static inline int32_t tl_round_shift32(int32_t x, int32_t s)
  */
 static inline int32_t tl_requant(int32_t acc, int32_t mult, int32_t shift)
 {
-    /* round_shift(p, shift) of the 64-bit product p, computed on its two 32-bit halves (a
-     * 32-bit core has no cheap variable 64-bit shift): floor(p / 2^shift), plus one when the
-     * remainder is above half, or exactly half and the floor is odd. The result is taken modulo
-     * 2^32, which is the exact value because it fits int32 at every call site. */
-    const int64_t p = (int64_t)acc * (int64_t)mult;
-    const uint32_t lo = (uint32_t)((uint64_t)p & 0xFFFFFFFFu);
-    const int32_t hi = (int32_t)(p >> 32);
-    uint32_t q, up;
-    if (shift <= 0) {
-        return (int32_t)lo;
-    }
-    if (shift < 32) {
-        const uint32_t half = (uint32_t)1 << (shift - 1);
-        const uint32_t r = lo & ((half << 1) - 1u);
-        q = ((uint32_t)hi << (32 - shift)) | (lo >> shift);
-        up = (r > half || (r == half && (q & 1u) != 0u)) ? 1u : 0u;
-    } else if (shift == 32) {
-        q = (uint32_t)hi;
-        up = (lo > 0x80000000u || (lo == 0x80000000u && (q & 1u) != 0u)) ? 1u : 0u;
-    } else {
-        const int32_t s2 = shift - 32; /* 1..30 */
-        const uint32_t half = (uint32_t)1 << (s2 - 1);
-        const uint32_t r = (uint32_t)hi & ((half << 1) - 1u); /* high word of the remainder */
-        q = (uint32_t)(hi >> s2);
-        up = (r > half || (r == half && (lo != 0u || (q & 1u) != 0u))) ? 1u : 0u;
-    }
-    return (int32_t)(q + up);
+    int32_t hi;
+    uint32_t lo;
+    tl_mul_words(acc, mult, &hi, &lo);
+    return tl_round_shift_words(hi, lo, shift);
 }
 
 /** @brief min(max(x, -128), 127) as int8. */
@@ -145,29 +190,47 @@ static inline int32_t tl_lut_eval(int32_t x, const tl_lut_t *lut)
 {
     const int32_t sh = lut->shift;
     const int32_t n = lut->n;
-    int32_t u, j, v;
+    const uint16_t *t16 = lut->u16;
+    const int32_t *t32 = lut->i32;
+    int32_t u, j, v, t0, t1;
+    if (t16 != 0 && lut->sym) {
+        /* the common case (sigmoid, tanh): point-symmetric uint16 half table */
+        u = x < 0 ? -x : x;
+        j = u >> sh;
+        if (j >= n) {
+            v = t16[n];
+        } else {
+            t0 = t16[j];
+            v = t0 + tl_round_shift32(((int32_t)t16[j + 1] - t0) * (u & (int32_t)((((uint32_t)1) << sh) - 1u)), sh);
+        }
+        return x < 0 ? 2 * (int32_t)t16[0] - v : v;
+    }
     if (lut->sym) {
         u = x < 0 ? -x : x;
     } else {
         const int32_t half = (n / 2) << sh;
         if (x < -half) {
-            return tl_lut_entry(lut, 0);
+            return t16 != 0 ? (int32_t)t16[0] : t32[0];
         }
         if (x >= half) {
-            return tl_lut_entry(lut, n);
+            return t16 != 0 ? (int32_t)t16[n] : t32[n];
         }
         u = x + half;
     }
     j = u >> sh;
     if (j >= n) {
-        v = tl_lut_entry(lut, n);
-    } else {
-        const int32_t t0 = tl_lut_entry(lut, j);
-        const int32_t r = u & (int32_t)((((uint32_t)1) << sh) - 1u);
-        v = t0 + tl_round_shift32((tl_lut_entry(lut, j + 1) - t0) * r, sh);
+        j = n;
     }
+    if (t16 != 0) {
+        t0 = t16[j];
+        t1 = j < n ? (int32_t)t16[j + 1] : t0;
+    } else {
+        t0 = t32[j];
+        t1 = j < n ? t32[j + 1] : t0;
+    }
+    v = t0 + tl_round_shift32((t1 - t0) * (u & (int32_t)((((uint32_t)1) << sh) - 1u)), sh);
     if (lut->sym && x < 0) {
-        v = 2 * tl_lut_entry(lut, 0) - v;
+        v = 2 * (t16 != 0 ? (int32_t)t16[0] : t32[0]) - v;
     }
     return v;
 }

@@ -9,6 +9,8 @@ import onnx
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir import Atom, FloatModel, LstmNode, LstmStateNode, Node, View
+from .attrs import INT, attr
+from .checks import check_graph
 from .interpret import BakedTimeError, ExtraInput, Interpreter, SymStack
 from .loader import initializer_arrays, opset_of, read_model
 from .symbolic import Sym
@@ -67,10 +69,8 @@ def load_onnx(
             consts[name] = ExtraInput(name)  # type: ignore[assignment]
 
     opset = opset_of(model)
-    first_layout = 0
-    for a in lstms[0].attribute:
-        if a.name == "layout":
-            first_layout = int(a.i)
+    check_graph(model, {t.name for t in graph.initializer}, opset)
+    first_layout = attr(lstms[0], "layout", INT, 0)
     hypotheses = [("T", "B", "F"), ("B", "T", "F")]
     if first_layout == 1:
         hypotheses.reverse()

@@ -8,6 +8,8 @@ which becomes a change of view or a small data-movement node.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 
@@ -26,8 +28,10 @@ from ..ir import (
     Node,
     SelectStepNode,
 )
+from . import args
 from . import lstm as lstm_mod
-from .fold import attr, fold, resolve_reshape, slice_params
+from .attrs import FLOAT, INT, INTS, STRING, attr, node_label, required
+from .fold import ShapeOnly, axes_argument, fold, resolve_reshape, slice_params
 from .loader import check_finite
 from .symbolic import (
     BATCH_SENTINEL,
@@ -84,6 +88,15 @@ KNOWN_ATTRS: dict[str, set[str]] = {
     "Elu": {"alpha"},
     "HardSigmoid": {"alpha", "beta"},
 }
+#: a static sequence length (and a picked step) must fit the C runtime's int32 step counter
+MAX_STEPS = (1 << 31) - 1
+#: distinct literal lengths a Reshape may offer as a baked sequence length (each costs a
+#: re-interpretation of the graph)
+MAX_BAKED_CANDIDATES = 4
+#: steps from either end of a dynamic time axis a Gather/Slice may pick
+MAX_STEP_OFFSET = 64
+
+Picks = range | np.ndarray  # indices on one axis: a lazy range (Slice) or an array (Gather)
 
 
 class Interpreter:
@@ -105,6 +118,8 @@ class Interpreter:
         self.nodes: list[Node] = []
         self.seq_lens_input = seq_lens_input
         self.lstm_outputs: dict[int, dict[str, int]] = {}
+        #: value -> how many tensors in env view it (a Dense bias folds in when only one does)
+        self.sym_uses: dict[int, int] = {0: 1}
         # the graph input: atoms B, T, F laid out as input_axes says
         sizes = {}
         fixed = {}
@@ -149,13 +164,13 @@ class Interpreter:
         if name not in self.env:
             raise UnsupportedModelError(
                 f"input '{name}' is not produced by any node, initializer or graph input",
-                node=node.name or node.op_type,
+                node=node_label(node),
                 field="input",
             )
         return self.env[name]
 
     def visit(self, node: onnx.NodeProto) -> None:
-        label = node.name or f"{node.op_type}({', '.join(node.output)})"
+        label = node_label(node)
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedModelError(
                 f"op {node.domain}::{node.op_type} is not supported (only the default ONNX domain)",
@@ -210,6 +225,8 @@ class Interpreter:
         for name, val in zip(node.output, outs, strict=False):
             if name and val is not None:
                 self.env[name] = val
+                if isinstance(val, Sym):
+                    self.sym_uses[val.value] = self.sym_uses.get(val.value, 0) + 1
 
     def add(self, n: Node) -> int:
         self.nodes.append(n)
@@ -222,7 +239,7 @@ class Interpreter:
 
         Returns ``s.value`` itself when that order is already canonical.
         """
-        feats, grid = feature_index_grid(s)
+        feats, grid = feature_index_grid(s, label)
         if sorted(feat_atoms) != feats:
             raise UnsupportedModelError(
                 f"the feature axis {s.describe()} does not hold all features of its value",
@@ -274,12 +291,16 @@ class Interpreter:
         return g
 
     def const(self, v, label: str, what: str) -> np.ndarray:
+        """A constant operand (weights, shapes, indices) of at most MAX_FOLD_ELEMENTS."""
         if isinstance(v, (Sym, SymStack, _SeqLensInput)):
             raise UnsupportedModelError(
                 f"{what} must be a constant (initializer or folded), not computed from the input",
                 node=label,
                 field=what,
             )
+        if isinstance(v, ShapeOnly):
+            raise UnsupportedModelError(v.refusal(), node=label, field=what)
+        args.bound(np.shape(v), label, what)
         return np.asarray(v)
 
     # ---------------------------------------------------------------------------------
@@ -290,10 +311,10 @@ class Interpreter:
     op_Dropout = op_Identity
 
     def op_Cast(self, node, label, ins):
-        to = attr(node, "to")
+        to = required(node, "to", INT)
         if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
             raise UnsupportedModelError(
-                f"Cast of model data to {onnx.TensorProto.DataType.Name(to)} is not supported "
+                f"Cast of model data to {_type_name(to)} is not supported "
                 "(only to float types)",
                 node=label,
                 field="to",
@@ -301,24 +322,20 @@ class Interpreter:
         return [ins[0]]
 
     def op_Shape(self, node, label, ins):
-        return fold(node, [np.broadcast_to(np.float32(0), ins[0].shape)], self.opset)
+        return fold(node, [ShapeOnly(ins[0].shape, label)], self.opset)
 
     def op_Transpose(self, node, label, ins):
         s: Sym = ins[0]
-        perm = attr(node, "perm", list(reversed(range(s.rank))))
+        perm = args.perm(attr(node, "perm", INTS), s.rank, label)
         return [s.with_dims([s.dims[p] for p in perm])]
 
     def op_Squeeze(self, node, label, ins):
         s: Sym = ins[0]
-        axes = None
-        if len(ins) > 1 and ins[1] is not None:
-            axes = [int(a) for a in self.const(ins[1], label, "axes").reshape(-1)]
-        else:
-            axes = attr(node, "axes")
+        axes = axes_argument(node, [s, self._const_or_none(ins, 1, label, "axes")], 1, label)
         shape = s.shape
         if axes is None:
             axes = [d for d, n in enumerate(shape) if n == 1]
-        axes = [a % s.rank for a in axes]
+        axes = args.axes(axes, s.rank, label)
         for a in axes:
             if shape[a] != 1:
                 raise UnsupportedModelError(
@@ -334,15 +351,17 @@ class Interpreter:
 
     def op_Unsqueeze(self, node, label, ins):
         s: Sym = ins[0]
-        if len(ins) > 1 and ins[1] is not None:
-            axes = [int(a) for a in self.const(ins[1], label, "axes").reshape(-1)]
-        else:
-            axes = attr(node, "axes")
-        rank = s.rank + len(axes)
+        axes = axes_argument(node, [s, self._const_or_none(ins, 1, label, "axes")], 1, label)
+        if axes is None:
+            raise UnsupportedModelError("Unsqueeze needs axes", node=label, field="axes")
         dims = list(s.dims)
-        for a in sorted(ax % rank for ax in axes):
+        for a in sorted(args.axes(axes, s.rank + len(axes), label)):
             dims.insert(a, ())
         return [s.with_dims(dims)]
+
+    def _const_or_none(self, ins: list, k: int, label: str, what: str) -> np.ndarray | None:
+        """Optional constant input ``k``."""
+        return self.const(ins[k], label, what) if len(ins) > k and ins[k] is not None else None
 
     def op_Reshape(self, node, label, ins):
         s: Sym = ins[0]
@@ -361,16 +380,16 @@ class Interpreter:
         t_atoms = [a for a in s.atoms if a.label == "T"]
         if not t_atoms or t_atoms[0].size is not None:
             return
-        cands = [int(v) for v in np.asarray(raw).reshape(-1)
-                 if v > 1 and v % TIME_SENTINEL and v % BATCH_SENTINEL]
-        if cands:
+        cands = list(dict.fromkeys(int(v) for v in np.asarray(raw).reshape(-1)
+                                   if v > 1 and v % TIME_SENTINEL and v % BATCH_SENTINEL))
+        if 0 < len(cands) <= MAX_BAKED_CANDIDATES:
             raise BakedTimeError(label, cands)
 
     def op_Flatten(self, node, label, ins):
         s: Sym = ins[0]
-        axis = attr(node, "axis", 1) % (s.rank + 1)
+        axis = args.axis(attr(node, "axis", INT, 1), s.rank + 1, label)
         shape = s.shape
-        target = [int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64))]
+        target = [math.prod(shape[:axis]), math.prod(shape[axis:])]
         try:
             dims = reshape_dims(s, target)
         except ViewError as e:
@@ -379,8 +398,8 @@ class Interpreter:
 
     def op_Expand(self, node, label, ins):
         s: Sym = ins[0]
-        shape = [int(v) for v in self.const(ins[1], label, "shape").reshape(-1)]
-        out = np.broadcast_shapes(s.shape, tuple(shape))
+        shape = args.dims(args.ints(self.const(ins[1], label, "shape"), label, "shape"), label)
+        out = args.broadcast_shape([s.shape, shape], label)
         if tuple(out) != s.shape:
             raise UnsupportedModelError(
                 f"Expand of model data {s.describe()} to {shape} would copy it; only no-op "
@@ -389,15 +408,17 @@ class Interpreter:
             )
         return [s]
 
-    def select_axis(self, s: Sym, axis: int, picks: np.ndarray, keep_dim: bool, label: str, what: str):
-        """Gather/Slice on one axis of a Sym: time steps or features."""
-        axis = axis % s.rank
+    def select_axis(self, s: Sym, axis: int, picks: Picks, keep_dim: bool, label: str, what: str):
+        """Gather/Slice on one axis of a Sym: time steps or features.
+
+        ``picks`` are indices on that axis (negative ones count from the end): a ``range``
+        from a Slice (never materialized: a time axis may be huge) or an array from a Gather.
+        """
+        axis = args.axis(axis, s.rank, label)
         g = [i for i in s.dims[axis] if s.sizes[i] != 1]
-        picks = np.asarray(picks).reshape(-1)
         if not g:
             # an axis of size 1 (e.g. num_directions of a one-direction LSTM)
-            picks = np.where(picks < 0, picks + 1, picks)
-            if not np.array_equal(picks, [0]):
+            if [int(p) for p in _from_end(picks, 1)] != [0]:
                 raise UnsupportedModelError(f"{what} index out of range on a size-1 axis", node=label)
             if keep_dim:
                 return s
@@ -413,68 +434,79 @@ class Interpreter:
                 node=label,
             )
         atom = g[0]
-        a = s.atoms[atom]
         size = s.sizes[atom]
-        picks = np.where(picks < 0, picks + size, picks)
-        if a.label == "B":
-            if keep_dim and np.array_equal(picks, np.arange(size)):
-                return s
+        picks = _from_end(picks, size)
+        label_of = s.atoms[atom].label
+        if label_of in ("B", "T") and keep_dim and _picks_all(picks, size):
+            return s
+        if label_of == "B":
             raise UnsupportedModelError(f"{what} over the batch axis is not supported", node=label)
-        if a.label == "T":
-            if keep_dim and np.array_equal(picks, np.arange(size)):
-                return s
-            if picks.size != 1:
-                raise UnsupportedModelError(
-                    f"{what} of several time steps is not supported (only one step, e.g. the last)",
-                    node=label,
-                )
-            t = int(picks[0])
-            dynamic = s.atoms[atom].size is None
-            if dynamic:
-                if t >= size - 64:
-                    index = t - size  # counted from the end
-                elif t < 64:
-                    index = t
-                else:
-                    raise UnsupportedModelError(
-                        f"{what} picks a time step that depends on the sequence length", node=label
-                    )
-            else:
-                index = t - size if t == size - 1 else t
-            feats = s.feature_atoms()
-            nfeat = int(np.prod([s.sizes[i] for i in feats], dtype=np.int64)) if feats else 1
-            v = self.add(SelectStepNode(label, s.value, index, nfeat))
-            atoms = [at for at in s.atoms if at.label != "T"]
-            tpos = [i for i, at in enumerate(s.atoms) if at.label == "T"][0]
+        if label_of == "T":
+            index = self._step_index(s.atoms[atom].size, size, picks, label, what)
+            return self._select_step(s, axis, atom, index, keep_dim, label)
+        return self._select_features(s, axis, atom, picks, keep_dim, label, what)
 
-            def m(i):
-                return i if i < tpos else i - 1
+    def _step_index(self, fixed: int | None, size: int, picks: Picks, label: str, what: str) -> int:
+        """The SelectStep index of one picked step (negative: counted from the end)."""
+        if len(picks) != 1:
+            raise UnsupportedModelError(
+                f"{what} of {len(picks)} time steps is not supported (only one step, e.g. the last)",
+                node=label,
+            )
+        t = int(picks[0])
+        if fixed is None:  # a dynamic time axis of sentinel size
+            if size - MAX_STEP_OFFSET <= t < size:
+                return t - size  # counted from the end
+            if 0 <= t < MAX_STEP_OFFSET:
+                return t
+            raise UnsupportedModelError(
+                f"{what} picks a time step that depends on the sequence length (supported: one of "
+                f"the first or last {MAX_STEP_OFFSET} steps)",
+                node=label,
+            )
+        if fixed > MAX_STEPS:
+            raise UnsupportedModelError(
+                f"{what} on a fixed sequence length of {fixed} steps; supported: up to {MAX_STEPS}",
+                node=label,
+            )
+        if not 0 <= t < size:
+            raise UnsupportedModelError(
+                f"{what} picks time step {t} of a sequence of fixed length {size}", node=label
+            )
+        return t - size if t == size - 1 else t
 
-            sizes = [sz for i, sz in enumerate(s.sizes) if i != tpos]
-            dims = []
-            for d, gg in enumerate(s.dims):
-                rest = tuple(m(i) for i in gg if i != tpos)
-                if d == axis:
-                    if keep_dim:
-                        dims.append(rest)
-                    elif rest:
-                        raise UnsupportedModelError("unexpected merged axis", node=label)
-                else:
-                    dims.append(rest)
-            return Sym(v, tuple(atoms), tuple(dims), tuple(sizes))
-        # a feature atom: select features
+    def _select_step(self, s: Sym, axis: int, atom: int, index: int, keep_dim: bool, label: str) -> Sym:
+        """One time step of ``s`` (time atom ``atom`` on ``axis``): a SelectStep node."""
+        feats = s.feature_atoms()
+        nfeat = math.prod(s.sizes[i] for i in feats)
+        v = self.add(SelectStepNode(label, s.value, index, nfeat))
+        atoms = [at for i, at in enumerate(s.atoms) if i != atom]
+        sizes = [sz for i, sz in enumerate(s.sizes) if i != atom]
+        dims = []
+        for d, gg in enumerate(s.dims):
+            rest = tuple(i if i < atom else i - 1 for i in gg if i != atom)
+            if d == axis and not keep_dim:
+                if rest:
+                    raise UnsupportedModelError("unexpected merged axis", node=label)
+                continue
+            dims.append(rest)
+        return Sym(v, tuple(atoms), tuple(dims), tuple(sizes))
+
+    def _select_features(self, s: Sym, axis: int, atom: int, picks: Picks, keep_dim: bool,
+                         label: str, what: str) -> Sym:
+        """Some features of feature atom ``atom`` (on ``axis``): a FeatureGather node."""
+        size = s.sizes[atom]
+        feats, grid = feature_index_grid(s, label)
+        picks = np.asarray(picks, dtype=np.int64)
         if picks.size and (picks.min() < 0 or picks.max() >= size):
             raise UnsupportedModelError(f"{what} index out of range", node=label)
-        feats, grid = feature_index_grid(s)
-        k = feats.index(atom)
-        sub = np.take(grid, picks, axis=k)
+        sub = np.take(grid, picks, axis=feats.index(atom))
         # canonical order of the remaining feature atoms stays; the picked atom shrinks
-        idx = sub.reshape(-1)
-        v = self.add(FeatureGatherNode(label, s.value, idx, kind=self.nodes[s.value].kind))
+        v = self.add(FeatureGatherNode(label, s.value, sub.reshape(-1), kind=self.nodes[s.value].kind))
         atoms = list(s.atoms)
         sizes = list(s.sizes)
         new_size = int(picks.size)
-        atoms[atom] = Atom(a.label, new_size)
+        atoms[atom] = Atom(s.atoms[atom].label, new_size)
         sizes[atom] = new_size
         dims = [list(gg) for gg in s.dims]
         if not keep_dim and new_size != 1:
@@ -494,7 +526,7 @@ class Interpreter:
             raise UnsupportedModelError(
                 "Concat of model data with constants is not supported", node=label
             )
-        axis = attr(node, "axis") % parts[0].rank
+        axis = args.axis(required(node, "axis", INT), parts[0].rank, label)
         merged = self._concat_features(parts, axis, label)
         if merged is not None:
             return [merged]
@@ -532,18 +564,23 @@ class Interpreter:
     def op_Gather(self, node, label, ins):
         s = ins[0]
         if isinstance(s, SymStack):
-            idx = self.const(ins[1], label, "indices")
-            axis = attr(node, "axis", 0) % s.parts[0].rank
+            idx = self._indices(ins[1], label)
+            axis = args.axis(attr(node, "axis", INT, 0), s.rank, label)
             part, local = s.pick(axis, idx.reshape(-1), label)
             return [self.select_axis(part, axis, local, keep_dim=idx.ndim == 1, label=label,
                                      what="Gather")]
         if not isinstance(s, Sym):
             raise UnsupportedModelError("Gather with computed indices is not supported", node=label)
-        idx = self.const(ins[1], label, "indices")
-        axis = attr(node, "axis", 0)
+        idx = self._indices(ins[1], label)
+        axis = attr(node, "axis", INT, 0)
         if idx.ndim > 1:
             raise UnsupportedModelError("Gather with multi-dimensional indices", node=label)
         return [self.select_axis(s, axis, idx, keep_dim=idx.ndim == 1, label=label, what="Gather")]
+
+    def _indices(self, v, label: str) -> np.ndarray:
+        idx = self.const(v, label, "indices")
+        args.ints(idx, label, "indices")
+        return idx.astype(np.int64)
 
     def op_Slice(self, node, label, ins):
         s = ins[0]
@@ -555,24 +592,32 @@ class Interpreter:
             s = None
             for ax, start, stop, step in params:
                 if ax == stack.axis:
-                    s, local = stack.pick(ax, np.arange(start, stop, step), label)
+                    s, local = stack.pick(ax, range(start, stop, step), label)
                     s = self.select_axis(s, ax, local, keep_dim=True, label=label, what="Slice")
             for ax, start, stop, step in params:
                 if ax != stack.axis:
-                    s = self.select_axis(s, ax, np.arange(start, stop, step), keep_dim=True,
+                    s = self.select_axis(s, ax, range(start, stop, step), keep_dim=True,
                                          label=label, what="Slice")
             return [s]
         if any(isinstance(v, Sym) for v in ins[1:]):
             raise UnsupportedModelError("Slice bounds computed from model data", node=label)
         for ax, start, stop, step in slice_params(node, ins, self.opset, s.shape):
-            picks = np.arange(start, stop, step)
-            s = self.select_axis(s, ax, picks, keep_dim=True, label=label, what="Slice")
+            s = self.select_axis(s, ax, range(start, stop, step), keep_dim=True, label=label,
+                                 what="Slice")
         return [s]
 
     # ---------------------------------------------------------------------------------
     # model ops
     def _dense(self, s: Sym, weight: np.ndarray, bias: np.ndarray, label: str, feat_axis: int) -> Sym:
         fa = self.feature_dim(s, feat_axis, label, "a dense layer")
+        nfeat = math.prod(s.sizes[i] for i in fa)
+        if weight.ndim != 2 or weight.shape[1] != nfeat:
+            raise UnsupportedModelError(
+                f"the weight of shape {list(weight.shape)} does not take the input's {nfeat} "
+                f"features ({s.describe()})",
+                node=label,
+                field="B",
+            )
         src = self.features_in_order(s, fa, label)
         check_finite(weight, f"weight of node '{label}'")
         check_finite(bias, f"bias of node '{label}'")
@@ -589,16 +634,16 @@ class Interpreter:
             raise UnsupportedModelError(
                 "Gemm must multiply model data (A) by constant weights (B, C)", node=label
             )
-        if attr(node, "transA", 0):
+        if attr(node, "transA", INT, 0):
             raise UnsupportedModelError("Gemm transA=1 is not supported", node=label, field="transA")
         if a.rank != 2:
             raise UnsupportedModelError(f"Gemm input A has rank {a.rank}", node=label)
-        alpha = float(attr(node, "alpha", 1.0))
-        beta = float(attr(node, "beta", 1.0))
-        w = np.asarray(b, dtype=np.float64)
+        alpha = attr(node, "alpha", FLOAT, 1.0)
+        beta = attr(node, "beta", FLOAT, 1.0)
+        w = self.const(b, label, "B").astype(np.float64)
         if w.ndim != 2:
             raise UnsupportedModelError("Gemm B must be a matrix", node=label, field="B")
-        w = w if attr(node, "transB", 0) else w.T  # (N_out, K)
+        w = w if attr(node, "transB", INT, 0) else w.T  # (N_out, K)
         if w.shape[1] != a.shape[1]:
             raise UnsupportedModelError(
                 f"Gemm B has {w.shape[1]} inputs but A has {a.shape[1]} features", node=label,
@@ -606,10 +651,10 @@ class Interpreter:
             )
         bias = np.zeros(w.shape[0])
         if c is not None:
-            c = np.asarray(c, dtype=np.float64)
+            c = self.const(c, label, "C").astype(np.float64)
             if c.size == 1:
                 bias = np.full(w.shape[0], float(c.reshape(-1)[0]))
-            elif c.shape[-1] == w.shape[0] and int(np.prod(c.shape[:-1], dtype=np.int64)) == 1:
+            elif c.shape[-1] == w.shape[0] and math.prod(c.shape[:-1]) == 1:
                 bias = c.reshape(-1)
             else:
                 raise UnsupportedModelError(
@@ -624,7 +669,7 @@ class Interpreter:
             raise UnsupportedModelError(
                 "MatMul must multiply model data by a constant weight matrix", node=label
             )
-        w = np.asarray(b, dtype=np.float64)
+        w = self.const(b, label, "B").astype(np.float64)
         if w.ndim != 2:
             raise UnsupportedModelError("MatMul weight must be 2-D", node=label, field="B")
         return [self._dense(a, w.T, np.zeros(w.shape[1]), label, -1)]
@@ -638,12 +683,12 @@ class Interpreter:
                 "Add of two model tensors (e.g. a residual connection) is not supported", node=label
             )
         s: Sym = a
-        c = np.asarray(b, dtype=np.float64)
-        nfeat = int(np.prod([s.sizes[i] for i in s.feature_atoms()], dtype=np.int64))
+        c = self.const(b, label, "B").astype(np.float64)
+        nfeat = math.prod(s.sizes[i] for i in s.feature_atoms())
         last = s.dims[-1]
         ok = (
             c.ndim <= s.rank
-            and int(np.prod(c.shape[:-1], dtype=np.int64)) == 1
+            and math.prod(c.shape[:-1]) == 1
             and c.shape[-1:] in ((nfeat,), (1,))
             and sorted(last) == s.feature_atoms()
         ) or c.size == 1
@@ -670,12 +715,11 @@ class Interpreter:
 
     def _single_use_dense(self, value: int) -> bool:
         # a Dense value just created by MatMul: fold the bias into it when nothing else saw it
-        uses = sum(1 for v in self.env.values() if isinstance(v, Sym) and v.value == value)
-        return uses <= 1
+        return self.sym_uses.get(value, 0) <= 1
 
     def _activation(self, s: Sym, act: Activation, label: str) -> Sym:
         feats = s.feature_atoms()
-        nfeat = int(np.prod([s.sizes[i] for i in feats], dtype=np.int64)) if feats else 1
+        nfeat = math.prod(s.sizes[i] for i in feats)
         kind = self.nodes[s.value].kind
         v = self.add(ActivationNode(label, s.value, act, nfeat, kind=kind))
         return Sym(v, s.atoms, s.dims, s.sizes)
@@ -684,7 +728,7 @@ class Interpreter:
         params = ELEMENTWISE[node.op_type]
         vals = {}
         for pname, default in params:
-            vals[pname] = float(attr(node, pname, default))
+            vals[pname] = attr(node, pname, FLOAT, default)
         act = Activation(node.op_type, vals.get("alpha"), vals.get("beta"))
         return [self._activation(ins[0], act, label)]
 
@@ -694,7 +738,7 @@ class Interpreter:
     def _softmax(self, node, label, ins):
         s: Sym = ins[0]
         default_axis = -1 if self.opset >= 13 else 1
-        axis = attr(node, "axis", default_axis) % s.rank
+        axis = args.axis(attr(node, "axis", INT, default_axis), s.rank, label)
         if self.opset < 13 and axis != s.rank - 1:
             # older opsets flatten [axis:] into one: that must be exactly the features
             tail = [i for g in s.dims[axis:] for i in g]
@@ -720,9 +764,8 @@ class Interpreter:
                                         field="X")
         w = self.const(w, label, "W")
         r = self.const(r, label, "R")
-        hidden = attr(node, "hidden_size")
-        direction = attr(node, "direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+        hidden = attr(node, "hidden_size", INT)
+        direction = attr(node, "direction", STRING, "forward")
         if direction not in ("forward", "reverse", "bidirectional"):
             raise UnsupportedModelError(
                 f"direction '{direction}' is not one of forward, reverse, bidirectional",
@@ -730,15 +773,14 @@ class Interpreter:
                 field="direction",
             )
         num_dir = 2 if direction == "bidirectional" else 1
-        layout = int(attr(node, "layout", 0))
+        layout = attr(node, "layout", INT, 0)
         if layout not in (0, 1):
             raise UnsupportedModelError(f"layout {layout} is not 0 or 1", node=label, field="layout")
         # onnxruntime treats any non-zero value as 1
-        input_forget = int(attr(node, "input_forget", 0)) != 0
-        clip = attr(node, "clip")
+        input_forget = attr(node, "input_forget", INT, 0) != 0
+        clip = attr(node, "clip", FLOAT)
         if clip is not None:
-            clip = float(clip)
-            if not clip > 0 or not np.isfinite(clip):
+            if not clip > 0:
                 raise UnsupportedModelError(f"clip {clip} must be a positive number", node=label,
                                             field="clip")
         if w.ndim != 3 or w.shape[0] != num_dir or w.shape[1] % 4:
@@ -750,7 +792,6 @@ class Interpreter:
             )
         if hidden is None:
             hidden = w.shape[1] // 4
-        hidden = int(hidden)
         if hidden <= 0 or w.shape[1] != 4 * hidden:
             raise UnsupportedModelError(
                 f"hidden_size {hidden} does not match W of shape {list(w.shape)} (4*hidden_size "
@@ -802,7 +843,7 @@ class Interpreter:
         if sorted(feat_atoms) != x.feature_atoms():
             raise UnsupportedModelError(f"X axis 2 is not the feature axis ({x.describe()})",
                                         node=label, field="X")
-        nfeat = int(np.prod([x.sizes[i] for i in feat_atoms], dtype=np.int64))
+        nfeat = math.prod(x.sizes[i] for i in feat_atoms)
         if nfeat != in_size:
             raise UnsupportedModelError(
                 f"X has {nfeat} features but W expects input_size {in_size}", node=label, field="W"
@@ -949,19 +990,49 @@ class SymStack:
             "one of them (e.g. PyTorch's h_n[-1])"
         )
 
-    def pick(self, axis: int, picks: np.ndarray, label: str) -> tuple[Sym, np.ndarray]:
-        if axis % self.rank != self.axis:
+    def pick(self, axis: int, picks: Picks, label: str) -> tuple[Sym, Picks]:
+        """The part holding every index of ``picks`` on ``axis``, and the indices within it."""
+        if axis != self.axis:
             raise UnsupportedModelError(self.refusal(), node=self.label)
-        picks = np.asarray(picks).reshape(-1)
-        total = self.shape[self.axis]
-        picks = np.where(picks < 0, picks + total, picks)
-        start = 0
-        for p in self.parts:
-            n = p.shape[self.axis]
-            if picks.size and (picks >= start).all() and (picks < start + n).all():
-                return p, picks - start
-            start += n
+        picks = _from_end(picks, self.shape[self.axis])
+        if len(picks):
+            lo, hi = (min(picks[0], picks[-1]), max(picks[0], picks[-1])) if isinstance(
+                picks, range) else (int(picks.min()), int(picks.max()))
+            start = 0
+            for p in self.parts:
+                n = p.shape[self.axis]
+                if start <= lo and hi < start + n:
+                    return p, _shifted(picks, -start)
+                start += n
         raise UnsupportedModelError(self.refusal(), node=self.label)
+
+
+def _from_end(picks: Picks, size: int) -> Picks:
+    """Negative indices counted from the end (a Slice's range is already normalized)."""
+    if isinstance(picks, range):
+        return picks
+    p = np.asarray(picks, dtype=np.int64).reshape(-1)
+    return np.where(p < 0, p + size, p)
+
+
+def _picks_all(picks: Picks, size: int) -> bool:
+    """``picks`` is 0, 1, ..., size - 1 (compared without building that sequence)."""
+    if isinstance(picks, range):
+        return picks == range(size)
+    return picks.size == size and np.array_equal(picks, np.arange(size))
+
+
+def _shifted(picks: Picks, by: int) -> Picks:
+    if isinstance(picks, range):
+        return range(picks.start + by, picks.stop + by, picks.step)
+    return picks + by
+
+
+def _type_name(elem_type: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"element type {elem_type}"
 
 
 class ExtraInput:

@@ -7,7 +7,7 @@ import onnx
 
 from ..errors import UnsupportedModelError
 from ..ir import LSTM_ACTIVATIONS, Activation, LstmDirection
-from .fold import attr
+from .attrs import FLOATS, STRINGS, attr, node_label
 
 #: ONNX stacks gates as i, o, f, c; tinylstm uses i, f, g(=c), o everywhere after import.
 ONNX_TO_IFGO = (0, 2, 3, 1)
@@ -49,23 +49,22 @@ def reorder_gates(a: np.ndarray, hidden: int, axis: int = 0) -> np.ndarray:
 
 
 def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activation, Activation, Activation]]:
-    names = attr(node, "activations")
-    alphas = list(attr(node, "activation_alpha", []) or [])
-    betas = list(attr(node, "activation_beta", []) or [])
+    names = attr(node, "activations", STRINGS)
+    alphas = attr(node, "activation_alpha", FLOATS, [])
+    betas = attr(node, "activation_beta", FLOATS, [])
     if names is None:
         if alphas or betas:
             raise UnsupportedModelError(
                 "activation_alpha/activation_beta given without activations",
-                node=node.name,
+                node=node_label(node),
                 field="activation_alpha",
             )
         names = ["Sigmoid", "Tanh", "Tanh"] * num_dir
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     if len(names) != 3 * num_dir:
         raise UnsupportedModelError(
             f"activations has {len(names)} entries; expected {3 * num_dir} "
             f"(f, g, h for each of {num_dir} direction(s))",
-            node=node.name,
+            node=node_label(node),
             field="activations",
         )
     acts: list[Activation] = []
@@ -75,7 +74,7 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
         if canon is None:
             raise UnsupportedModelError(
                 f"activation '{n}' is not supported; supported: {', '.join(LSTM_ACTIVATIONS)}",
-                node=node.name,
+                node=node_label(node),
                 field="activations",
             )
         vals: dict[str, float] = {}
@@ -83,12 +82,12 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
             given = alphas if pname == "alpha" else betas
             k = ia if pname == "alpha" else ib
             if k < len(given):
-                vals[pname] = float(given[k])
+                vals[pname] = given[k]
             elif default is None:
                 raise UnsupportedModelError(
                     f"activation {canon} needs activation_{pname} value #{k}: the ONNX "
                     "operator's default and onnxruntime's (0) disagree, so give it explicitly",
-                    node=node.name,
+                    node=node_label(node),
                     field=f"activation_{pname}",
                 )
             else:
@@ -102,7 +101,7 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
         raise UnsupportedModelError(
             f"activation_alpha has {len(alphas)} and activation_beta {len(betas)} values but the "
             f"activations {names} use {min(ia, len(alphas))} and {min(ib, len(betas))}",
-            node=node.name,
+            node=node_label(node),
             field="activation_alpha",
         )
     return [tuple(acts[3 * d : 3 * d + 3]) for d in range(num_dir)]  # type: ignore[misc]
@@ -113,7 +112,7 @@ def check_attributes(node: onnx.NodeProto) -> None:
         if a.name not in LSTM_ATTRIBUTES:
             raise UnsupportedModelError(
                 f"unknown LSTM attribute '{a.name}'; known: {', '.join(sorted(LSTM_ATTRIBUTES))}",
-                node=node.name,
+                node=node_label(node),
                 field=a.name,
             )
 

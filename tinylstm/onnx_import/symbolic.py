@@ -9,15 +9,19 @@ in which batch and time stay recognisable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UnsupportedModelError
 from ..ir import Atom
 
 #: Sentinel sizes of dynamic batch and time axes during import.
 BATCH_SENTINEL = 1009
 TIME_SENTINEL = 1013
+#: features one tensor may hold (a feature gather builds an index grid of that size)
+MAX_FEATURES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Sym:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(int(np.prod([self.sizes[i] for i in g], dtype=np.int64)) for g in self.dims)
+        return tuple(math.prod(self.sizes[i] for i in g) for g in self.dims)
 
     def feature_atoms(self) -> list[int]:
         return [i for i, a in enumerate(self.atoms) if a.is_feature]
@@ -112,9 +116,14 @@ def _show(sym: Sym, v: int) -> str:
     return "*".join(out)
 
 
-def feature_index_grid(sym: Sym) -> tuple[list[int], np.ndarray]:
+def feature_index_grid(sym: Sym, label: str) -> tuple[list[int], np.ndarray]:
     """Feature atom indices of the value and a grid of canonical feature indices."""
     feats = sym.feature_atoms()
     shape = [sym.sizes[i] for i in feats]
-    total = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    return feats, np.arange(total, dtype=np.int64).reshape(shape if shape else ())
+    total = math.prod(shape)
+    if total > MAX_FEATURES:
+        raise UnsupportedModelError(
+            f"a tensor of {total} features {sym.describe()}; supported: up to {MAX_FEATURES}",
+            node=label,
+        )
+    return feats, np.arange(total, dtype=np.int64).reshape(shape)
