@@ -37,7 +37,7 @@ import numpy as np
 
 from tinylstm.errors import DataError, OutputPathError, UnsupportedModelError
 
-from .torch_export import ExportError, MissingDependencyError
+from .torch_export import ExportError, MissingDependencyError, _check_destination
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "from_keras"]
 
@@ -288,18 +288,6 @@ def _check_example(x: Any, batch: int | None, time: int | None, features: int) -
     if not np.all(np.isfinite(arr)):
         raise DataError("example_input holds NaN or infinite values")
     return arr.astype(np.float32)
-
-
-def _check_destination(dest: Path) -> Path:
-    if dest.name in ("", ".", ".."):
-        raise OutputPathError(f"{dest}: not a file name")
-    if dest.is_dir():
-        raise OutputPathError(f"{dest}: is a directory; give the .onnx file name")
-    if not dest.parent.is_dir():
-        raise OutputPathError(f"{dest.parent}: no such directory")
-    if not os.access(dest.parent, os.W_OK):
-        raise OutputPathError(f"{dest.parent}: not writable")
-    return dest
 
 
 # --------------------------------------------------------------------------------------
