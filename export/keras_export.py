@@ -22,13 +22,10 @@ checks pass.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,7 @@ import numpy as np
 
 from tinylstm.errors import DataError, OutputPathError, UnsupportedModelError
 
-from .torch_export import ExportError, MissingDependencyError, _check_destination
+from .torch_export import ExportError, MissingDependencyError, _check_destination, _quiet
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "from_keras"]
 
@@ -97,7 +94,7 @@ def from_keras(
 
     spec = (tf.TensorSpec((batch, time, features), tf.float32, name=INPUT_NAME),)
     try:
-        with _quiet_converter():
+        with _quiet("tf2onnx", "tensorflow", "absl"):
             proto, _ = tf2onnx.convert.from_keras(converted, input_signature=spec, opset=opset)
     except Exception as e:
         raise ExportError(
@@ -338,24 +335,6 @@ def _as_functional(keras: Any, model: Any, batch: int | None, time: int | None, 
 # --------------------------------------------------------------------------------------
 # Conversion
 # --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_converter() -> Iterator[None]:
-    """Silence converter chatter the user cannot act on; correctness is established by the
-    checks instead."""
-    loggers = [logging.getLogger(n) for n in ("tf2onnx", "tensorflow", "absl")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def _rename_outputs(proto: Any) -> None:
     """Graph outputs -> ``output`` (or ``output0``, ``output1``, ...)."""
     outs = proto.graph.output

@@ -249,19 +249,21 @@ def _exporter_label(dynamo: bool, opset: int) -> str:
 # The two exporters
 # --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    """Silence exporter chatter the user cannot act on (deprecations, progress prints);
-    correctness is established by the onnxruntime check instead."""
-    log = logging.getLogger("torch.onnx")
-    level = log.level
-    log.setLevel(logging.ERROR)
+def _quiet(*logger_names: str) -> Iterator[None]:
+    """Silence exporter/converter chatter the user cannot act on (deprecations, progress
+    prints); correctness is established by the onnxruntime check instead."""
+    loggers = [logging.getLogger(n) for n in logger_names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
                 yield
     finally:
-        log.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _export_legacy(torch: Any, model: Any, x: Any, out: Path, opset: int,
@@ -270,7 +272,7 @@ def _export_legacy(torch: Any, model: Any, x: Any, out: Path, opset: int,
     if dynamic_time:
         axes[t_axis] = "time"
     try:
-        with _quiet_exporter():
+        with _quiet("torch.onnx"):
             torch.onnx.export(
                 model, (x,), str(out), dynamo=False, opset_version=opset,
                 input_names=[INPUT_NAME], output_names=out_names,
@@ -297,7 +299,7 @@ def _export_dynamo(torch: Any, model: Any, x: Any, out: Path, opset: int,
         dims[t_axis] = torch.export.Dim("time")
     _reset_export_caches(torch)
     try:
-        with _quiet_exporter():
+        with _quiet("torch.onnx"):
             torch.onnx.export(
                 model, (x,), str(out), dynamo=True, opset_version=opset,
                 input_names=[INPUT_NAME], output_names=out_names,
