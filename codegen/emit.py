@@ -36,7 +36,7 @@ from ..qmodel import (
     QTable,
     QuantizedModel,
 )
-from .cformat import C_SIZES, c_float, c_int, const_array, smallest_unsigned_or
+from .cformat import C_SIZES, c_float, c_int, check_range, const_array, smallest_unsigned_or
 from .names import c_comment, c_ident, check_prefix
 from .plan import Plan, make_plan
 from .project import build_files, example_c
@@ -50,9 +50,42 @@ RUNTIME_SOURCES = ("tl_lstm.c", "tl_heads.c")
 # sizes on a 32-bit target (4-byte pointers), for <P>_FLASH_BYTES
 _SIZEOF_LUT = 20
 _SIZEOF_ROW = 24
-_SIZEOF_LSTM_PARAMS = 8 + 24 + 24 + 16 + 3 * _SIZEOF_LUT + 24
+_SIZEOF_LSTM_PARAMS = 8 + 24 + 4 + 24 + 16 + 3 * _SIZEOF_LUT + 24
 _SIZEOF_DENSE_PARAMS = 36
 _SIZEOF_SOFTMAX_PARAMS = 28
+
+
+def quad_layout(w: np.ndarray, hidden: int, inputs: int, wide: bool) -> np.ndarray:
+    """Gate rows (4H, K) in i, f, g, o order -> the runtime's quad layout (H, ceil(K/4), 4 gates, 4).
+
+    K is zero-padded to a multiple of 4; int16 weights (``wide``) are stored in quad order
+    (k0, k2, k1, k3) to pair with the step's widened inputs, int8 weights in natural order
+    (the SXTB16 kernel pairs them itself); see codegen/runtime/tl_lstm.h.
+    """
+    k4 = (inputs + 3) // 4 * 4
+    g = np.zeros((4, hidden, k4), dtype=np.int64)
+    g[:, :, :inputs] = np.asarray(w, dtype=np.int64).reshape(4, hidden, inputs)
+    q = g.reshape(4, hidden, k4 // 4, 4).transpose(1, 2, 0, 3)  # (H, quads, gate, 4)
+    if wide:
+        q = q[..., [0, 2, 1, 3]]
+    return q
+
+
+def fast_requant_ok(mult: np.ndarray, shift: np.ndarray) -> bool:
+    """True when ``tl_requant_odd`` is exact for every pair: mult odd with shift in [33, 62], or mult 0."""
+    m = np.asarray(mult, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    return bool(np.all((m == 0) | (((m & 1) == 1) & (s >= 33) & (s <= 62))))
+
+
+def fast_note(fast: int) -> str:
+    parts = [n for bit, n in ((1, "odd multipliers, shift >= 33"), (2, "symmetric uint16 tables")) if fast & bit]
+    return "; ".join(parts) or "general paths"
+
+
+def scratch_bytes(inputs: int, hidden: int) -> int:
+    """TL_LSTM_SCRATCH_BYTES(I, H): widened x and h (int16, quad-padded) and the new h."""
+    return 8 * ((inputs + 3) // 4) + 8 * ((hidden + 3) // 4) + hidden
 
 
 def model_hash(model: QuantizedModel) -> str:
@@ -98,6 +131,8 @@ class _Emitter:
         self.tables: dict[tuple[str, bytes], str] = {}
         self.fields: list[tuple[int, str]] = []  # (alignment, declaration) of the state struct
         self.fixed_ram = 0  # state bytes besides the workspace
+        self.scratch_halves = 0  # int16 elements of the LSTM step scratch (0: no LSTM)
+        self.lstm_fast: dict[int, int] = {}  # id(direction) -> its TL_LSTM_FAST_* flags
 
     # ---- names ---------------------------------------------------------------------------
     def fid(self, k: int) -> str:
@@ -119,6 +154,18 @@ class _Emitter:
         self.flash += (C_SIZES[ctype] * int(arr.size) + 3) // 4 * 4  # arrays start 4-byte aligned
         return name
 
+    def weights(self, ctype: str, name: str, values: np.ndarray, comment: str) -> str:
+        """LSTM weights: int8_t as they are; int16 as TL_W16(w) words (uint16_t, tl_lstm.h)."""
+        if ctype == "int8_t":
+            return self.array(ctype, name, values, comment)
+        flat = np.asarray(values).reshape(-1).astype(np.int64)
+        check_range("int16_t", flat, name)
+        lines = [", ".join(f"TL_W16({int(v)})" for v in flat[i : i + 12]) + "," for i in range(0, flat.size, 12)]
+        self.data.append(f"/* {comment}; stored as TL_W16 words */\nstatic const uint16_t {name}[{flat.size}] = {{\n"
+                         + "\n".join("    " + ln for ln in lines) + "\n};\n")
+        self.flash += (2 * int(flat.size) + 3) // 4 * 4
+        return name
+
     def table(self, values: np.ndarray, fallback: str, comment: str) -> tuple[str, str]:
         """A deduplicated const table: returns (name, ctype)."""
         v = np.asarray(values).astype(np.int64).reshape(-1)
@@ -129,6 +176,10 @@ class _Emitter:
             self.tables[key] = name
             self.array(ctype, name, v, comment)
         return self.tables[key], ctype
+
+    @staticmethod
+    def table_ctype(lut: Lut) -> str:
+        return smallest_unsigned_or(np.asarray(lut.table).astype(np.int64).reshape(-1), "int32_t")
 
     def lut(self, lut: Lut, in_what: str) -> str:
         name, ctype = self.table(
@@ -164,18 +215,28 @@ class _Emitter:
         params = []
         for di, d in enumerate(n.directions):
             base = f"{nid}_d{di}"
-            wx = np.asarray(d.w).reshape(4, H, I).transpose(1, 0, 2)
-            wh = np.asarray(d.r).reshape(4, H, H).transpose(1, 0, 2)
-            tx = self.weight_type(wx)
-            th = self.weight_type(wh)
-            self.array(tx, f"{base}_wx", wx, f"direction {di}: input weights (H={H}, 4, I={I}), unit-major, "
-                       f"gates i, f, g, o, {tx[:-2]} per-row scale")
-            self.array(th, f"{base}_wh", wh, f"direction {di}: recurrent weights (H={H}, 4, H={H}), unit-major, "
-                       f"{th[:-2]}")
+            tx = self.weight_type(d.w)
+            th = self.weight_type(d.r)
+            self.weights(tx, f"{base}_wx", quad_layout(d.w, H, I, tx == "int16_t"),
+                         f"direction {di}: input weights W (I={I}), quad layout [unit][quad][gate i, f, g, o][4] "
+                         f"(tl_lstm.h), {tx[:-2]} per-row scale")
+            self.weights(th, f"{base}_wh", quad_layout(d.r, H, H, th == "int16_t"),
+                         f"direction {di}: recurrent weights R (H={H}), quad layout, {th[:-2]}")
             cols = [d.effb_x, d.mult_x, d.effb_h, d.mult_h, d.bias, d.shift_x, d.shift_h]
             rows = np.stack([np.asarray(c, np.int64).reshape(4, H).T for c in cols], axis=-1)  # (H, 4, 7)
             if (rows[..., 5:] < 0).any() or (rows[..., 5:] > 62).any():
                 raise ValueError("requantization shift outside [0, 62]")  # internal: the quantizer guarantees it
+            # a zero multiplier gives 0 at any shift: give it shift 33 so the fast path applies
+            for m_col, s_col in ((1, 5), (3, 6)):
+                rows[..., s_col] = np.where(rows[..., m_col] == 0, 33, rows[..., s_col])
+            pairs = [(rows[..., 1], rows[..., 5]), (rows[..., 3], rows[..., 6]),
+                     (np.asarray(d.h_mult, np.int64), np.asarray(d.h_shift, np.int64))]
+            fast = 0
+            if all(fast_requant_ok(m, sh) for m, sh in pairs):
+                fast |= 1  # TL_LSTM_FAST_REQUANT
+            if all(lut.sym and self.table_ctype(lut) == "uint16_t" for lut in (d.lut_f, d.lut_g, d.lut_h)):
+                fast |= 2  # TL_LSTM_FAST_LUT
+            self.lstm_fast[id(d)] = fast
             lines = [f"    {{{', '.join(c_int(v) for v in r)}}}," for r in rows.reshape(4 * H, 7)]
             self.data.append(
                 f"/* direction {di}: per gate row [unit][gate]: effb_x, mult_x, effb_h, mult_h, bias Q({P}), "
@@ -197,6 +258,7 @@ class _Emitter:
                 f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
                 f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
                 f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
+                f"        .fast = {fast}, /* TL_LSTM_FAST_*: {fast_note(fast)} */\n"
                 f"        .rows = {base}_rows,\n"
                 f"        .peep = {peep},\n"
                 f"        .peep_mult = {{{pm}}}, /* pq * c: Q({k_c}) -> Q({P}) */\n"
@@ -425,6 +487,11 @@ class _Emitter:
         L += ["}", ""]
         return L
 
+    def step_kernel(self, n: QLstm) -> str:
+        """tl_lstm_step_fast when every direction of the layer allows it (tl_lstm.h), else the general step."""
+        fast = all(self.lstm_fast.get(id(d)) == 3 and d.peep is None for d in n.directions) and not n.input_forget
+        return "tl_lstm_step_fast" if fast else "tl_lstm_step_s8"
+
     def seq_step_fn(self) -> list[str]:
         L = ["/* One time step of every sequence node (streaming). xs: the step's canonical input. */",
              f"static void {self.p}_seq_step({self.p}_state_t *s, const int8_t *xs, int32_t t, int32_t len)", "{",
@@ -436,7 +503,8 @@ class _Emitter:
             L.append(f"    /* {self.describe(k)} */")
             if isinstance(n, QLstm):
                 nid, fid = self.nid(k), self.fid(k)
-                call = [f"tl_lstm_step_s8(&{nid}[0], {self.sval(n.src)}, s->{fid}_h[0], s->{fid}_c[0], s->scratch);",
+                call = [f"{self.step_kernel(n)}(&{nid}[0], {self.sval(n.src)}, s->{fid}_h[0], s->{fid}_c[0], "
+                        "s->scratch);",
                         f"{self.P}_TRACE_STEP({k}, 0, t, s->{fid}_h[0], s->{fid}_c[0]);"]
                 cond = self.step_valid(k)
                 if cond:
@@ -539,7 +607,7 @@ class _Emitter:
                 L.append(f"            const int32_t t = {'n_valid - 1 - i' if d.reverse else 'i'};")
                 L.append("            (void)t;")
                 L += self.chain_code(n.src, "            ")
-                L.append(f"            tl_lstm_step_s8(&{nid}[{di}], {self.bval(n.src)}, s->{fid}_h[{di}], "
+                L.append(f"            {self.step_kernel(n)}(&{nid}[{di}], {self.bval(n.src)}, s->{fid}_h[{di}], "
                          f"s->{fid}_c[{di}], s->scratch);")
                 L.append(f"            {self.P}_TRACE_STEP({k}, {di}, t, s->{fid}_h[{di}], s->{fid}_c[{di}]);")
                 if off is not None:
@@ -613,8 +681,9 @@ class _Emitter:
                 self.field("int8_t", f"{self.fid(k)}_v[{n.features}]", n.features, f"{self.describe(k)}: value")
         lstms = plan.live_of(QLstm)
         if lstms:
-            hmax = max(self.nodes[k].hidden_size for k in lstms)
-            self.field("int8_t", f"scratch[{hmax}]", hmax, "new h of one LSTM step")
+            need = max(scratch_bytes(self.nodes[k].input_size, self.nodes[k].hidden_size) for k in lstms)
+            self.scratch_halves = (need + 3) // 4 * 2  # whole words: no padding after it
+            self.fixed_ram += 2 * self.scratch_halves
         if plan.input.perm:
             self.array("uint16_t", f"{self.p}_in_perm", plan.input.perm,
                        "canonical input feature -> position in a step")
@@ -630,6 +699,9 @@ class _Emitter:
         fields = sorted(self.fields, key=lambda f: -f[0])  # int32, int16, int8: no padding inside
         L = [f"/** @brief Everything {self.p} changes while running (caller-owned; one per instance). */",
              "typedef struct {", "    int32_t t; /* time steps since reset (step()), saturating */"]
+        if self.scratch_halves:  # right after t: 4-byte aligned for the kernels' word loads
+            L.append(f"    int16_t scratch[{self.scratch_halves}]; /* one LSTM step: widened x and h, new h "
+                     f"(tl_lstm.h) */")
         L += [decl for _, decl in fields]
         if self.plan.buffers:
             L.append(f"    int8_t ws[{self.plan.ws_width} * {self.P}_MAX_STEPS]; /* run(): LSTM output sequences "

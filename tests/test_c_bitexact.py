@@ -241,13 +241,14 @@ int main(void)
     static int8_t x[4096], h[4096];
     static int16_t c[4096];
     static int32_t z[4 * 4096], g[3 * 4096];
+    static int16_t scratch[3 * 4096];
     const tl_lstm_params_t *p = &@PARAMS@;
     const int32_t I = p->input_size, H = p->hidden_size;
     while (fread(x, 1u, (size_t)I, stdin) == (size_t)I) {
         if (fread(h, 1u, (size_t)H, stdin) != (size_t)H || fread(c, 2u, (size_t)H, stdin) != (size_t)H) {
             return 3;
         }
-        tl_lstm_gates_s8(p, x, h, c, z, g);
+        tl_lstm_gates_s8(p, x, h, c, z, g, scratch);
         tl_lstm_cell_s16(p, g, c);
         fwrite(z, 4u, (size_t)(4 * H), stdout);
         fwrite(g, 4u, (size_t)(3 * H), stdout);

@@ -645,9 +645,9 @@ def target_footprint(exe: TargetExe) -> TargetFootprint:
     sym_size = {s.name: s.size for s in fp.symbols if s.kind == "text"}
     state = next((s.size for s in fp.symbols if s.name == "harness_state"), 0)
     scratch = 0
-    m = re.search(r"int8_t scratch\[(\d+)\];", (exe.src_dir / f"{p}.h").read_text())
+    m = re.search(r"int16_t scratch\[(\d+)\];", (exe.src_dir / f"{p}.h").read_text())
     if m:
-        scratch = int(m.group(1))
+        scratch = 2 * int(m.group(1))
     path = tuple(fn.rpartition(":")[2] for fn in worst.path)  # gcc names static functions "file.c:fn"
     return TargetFootprint(exe.target.name, exe.opt, runtime_text, model_text, model_rodata,
                            sum(sym_size.get(u, 0) for u in lib), tuple(lib), state, scratch,

@@ -102,10 +102,20 @@ def _lstm_matrix(w: np.ndarray, bits: int, zp: int, where: str) -> tuple[np.ndar
 
 
 def _mult(factor: float, where: str) -> tuple[int, int]:
+    """``quantize_multiplier`` with an odd multiplier (spec §2.1): of the two odd neighbours of the
+    exact ``factor * 2^shift`` the nearer one, so no requantization with shift >= 33 meets a tie
+    and the C may round on the product's high word alone (``tl_requant_odd``)."""
     try:
-        return quantize_multiplier(factor)
+        mult, shift = quantize_multiplier(factor)
     except ValueError as e:
         raise QuantizationError(f"{where}: {e}") from None
+    if mult == 0 or mult & 1:
+        return mult, shift
+    exact = factor * 2.0**shift
+    down, up = mult - 1, mult + 1
+    if down < 2**30 or (up < 2**31 and abs(up - exact) < abs(exact - down)):
+        return up, shift
+    return down, shift
 
 
 def _mults(factors: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:

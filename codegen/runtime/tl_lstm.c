@@ -1,140 +1,179 @@
 /*
- * tl_lstm.c - the fused integer LSTM step and its stage kernels (docs/quantization.md sec. 5-sec. 9).
+ * tl_lstm.c - the fused integer LSTM step (docs/quantization.md sec. 5-sec. 9, C layout sec. 12).
  *
- * Per hidden unit j: one pass over x and one over h give the four gate accumulators
- * (weights unit-major, rows i, f, g, o consecutive); then requantization to Q(P), peepholes,
- * clip, table activations, the cell update and the hidden output of unit j. Only c[j] is
- * read by unit j, so the cell is updated in place; the new h goes to the scratch because
- * every unit reads the old h.
+ * A step first widens x and h to int16 in the scratch, in "quad order": inputs 4q..4q+3 are
+ * stored as (4q, 4q+2, 4q+1, 4q+3), zero-padded to a multiple of 4. Then, per hidden unit j,
+ * one pass over x and one over h give the four gate accumulators (weights [unit][quad][gate],
+ * see tl_lstm.h), and the requantization to Q(P), peepholes, clip, table activations, the cell
+ * update and the hidden output of unit j follow at once. Only c[j] is read by unit j, so the
+ * cell is updated in place; the new h goes to the scratch because every unit reads the old h.
+ *
+ * The integer sums are exact (the quantizer proves they fit int32), so the order in which a
+ * kernel adds its products changes no result: the Armv7E-M (SMLAD) and Armv6-M assembly
+ * kernels below are bit-identical to the portable C.
  */
 #include "tl_lstm.h"
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-/* Armv7E-M: SMLAD on pairs of int16 (two MACs per instruction). The integer sums are exact,
- * so the pairing order does not change any result. Inline asm (GCC/Clang syntax). */
-static inline void tl_dot4_s16(const int16_t *w, int32_t n, const int8_t *v, int32_t acc[4])
-{
-    const int16_t *w0 = w;
-    const int16_t *w1 = w + n;
-    const int16_t *w2 = w + 2 * n;
-    const int16_t *w3 = w + 3 * n;
-    int32_t cnt = n >> 2; /* groups of 4 inputs */
-    const int8_t *const vend = v + n;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    if (cnt > 0) {
-        /* 4 inputs -> (v0, v1), (v2, v3); 8 SMLAD on word loads of the 4 rows (unaligned ok) */
-        int32_t t1, t2, t3;
-        __asm__("1:\n\t"
-                "ldr    %[t1], [%[v]], #4\n\t"
-                "sxtb16 %[t2], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                "pkhbt  %[t3], %[t2], %[t1], lsl #16\n\t"
-                "pkhtb  %[t1], %[t1], %[t2], asr #16\n\t"
-                "ldr    %[t2], [%[w0]], #4\n\t"
-                "smlad  %[a0], %[t2], %[t3], %[a0]\n\t"
-                "ldr    %[t2], [%[w1]], #4\n\t"
-                "smlad  %[a1], %[t2], %[t3], %[a1]\n\t"
-                "ldr    %[t2], [%[w2]], #4\n\t"
-                "smlad  %[a2], %[t2], %[t3], %[a2]\n\t"
-                "ldr    %[t2], [%[w3]], #4\n\t"
-                "smlad  %[a3], %[t2], %[t3], %[a3]\n\t"
-                "ldr    %[t2], [%[w0]], #4\n\t"
-                "smlad  %[a0], %[t2], %[t1], %[a0]\n\t"
-                "ldr    %[t2], [%[w1]], #4\n\t"
-                "smlad  %[a1], %[t2], %[t1], %[a1]\n\t"
-                "ldr    %[t2], [%[w2]], #4\n\t"
-                "smlad  %[a2], %[t2], %[t1], %[a2]\n\t"
-                "ldr    %[t2], [%[w3]], #4\n\t"
-                "smlad  %[a3], %[t2], %[t1], %[a3]\n\t"
-                "subs   %[cnt], %[cnt], #1\n\t"
-                "bne    1b"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
-                  [w2] "+r"(w2), [w3] "+r"(w3), [v] "+r"(v), [cnt] "+r"(cnt), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
-                :
-                : "cc", "memory");
-    }
-    while (v != vend) {
-        const int32_t vk = *v++;
-        a0 += *w0++ * vk;
-        a1 += *w1++ * vk;
-        a2 += *w2++ * vk;
-        a3 += *w3++ * vk;
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TL_KERNEL_DSP 1
+#endif
 
-/* int8 weights: SXTB16 both operands; (w0, w2) x (v0, v2) + (w1, w3) x (v1, v3). */
-static inline void tl_dot4_s8(const int8_t *w, int32_t n, const int8_t *v, int32_t acc[4])
-{
-    const int8_t *w0 = w;
-    const int8_t *w1 = w + n;
-    const int8_t *w2 = w + 2 * n;
-    const int8_t *w3 = w + 3 * n;
-    const int8_t *const v4end = v + (n & ~(int32_t)3);
-    const int8_t *const vend = v + n;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    while (v != v4end) {
-        /* (w0, w2) x (v0, v2) + (w1, w3) x (v1, v3) per row */
-        int32_t t1, t2, t3, t4;
-        __asm__("ldr    %[t1], [%[v]], #4\n\t"
-                "sxtb16 %[t2], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                "ldr    %[t3], [%[w0]], #4\n\t"
-                "sxtb16 %[t4], %[t3]\n\t"
-                "smlad  %[a0], %[t2], %[t4], %[a0]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a0], %[t1], %[t3], %[a0]\n\t"
-                "ldr    %[t3], [%[w1]], #4\n\t"
-                "sxtb16 %[t4], %[t3]\n\t"
-                "smlad  %[a1], %[t2], %[t4], %[a1]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a1], %[t1], %[t3], %[a1]\n\t"
-                "ldr    %[t3], [%[w2]], #4\n\t"
-                "sxtb16 %[t4], %[t3]\n\t"
-                "smlad  %[a2], %[t2], %[t4], %[a2]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a2], %[t1], %[t3], %[a2]\n\t"
-                "ldr    %[t3], [%[w3]], #4\n\t"
-                "sxtb16 %[t4], %[t3]\n\t"
-                "smlad  %[a3], %[t2], %[t4], %[a3]\n\t"
-                "sxtb16 %[t3], %[t3], ror #8\n\t"
-                "smlad  %[a3], %[t1], %[t3], %[a3]"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1),
-                  [w2] "+r"(w2), [w3] "+r"(w3), [v] "+r"(v), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4)
-                :
-                : "cc", "memory");
-    }
-    while (v != vend) {
-        const int32_t vk = *v++;
-        a0 += *w0++ * vk;
-        a1 += *w1++ * vk;
-        a2 += *w2++ * vk;
-        a3 += *w3++ * vk;
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+/* acc[g] += sum over nq quads of the four rows g = 0..3 of w (quad order) times v (quad order). */
+#if defined(TL_KERNEL_DSP)
+/* Armv7E-M: per quad one LDM of v (two int16 pairs), two LDM of four weight words, eight
+ * SMLAD (two MACs each): 13 instructions per 16 MACs. */
+void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
+__asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".balign 4\n"
+        ".global tl_mac4_w16\n"
+        ".hidden tl_mac4_w16\n"
+        ".thumb_func\n"
+        ".type tl_mac4_w16, %function\n"
+        "tl_mac4_w16:\n"
+        "    cmp r2, #0\n"
+        "    it le\n"
+        "    bxle lr\n"
+        "    push {r4-r11, lr}\n"
+        "    ldm r3, {r4-r7}\n"
+        "1:  ldm r1!, {r8, r9}\n"
+        "    ldm r0!, {r10, r11, r12, lr}\n"
+        "    smlad r4, r10, r8, r4\n"
+        "    smlad r4, r11, r9, r4\n"
+        "    smlad r5, r12, r8, r5\n"
+        "    smlad r5, lr, r9, r5\n"
+        "    ldm r0!, {r10, r11, r12, lr}\n"
+        "    smlad r6, r10, r8, r6\n"
+        "    smlad r6, r11, r9, r6\n"
+        "    smlad r7, r12, r8, r7\n"
+        "    smlad r7, lr, r9, r7\n"
+        "    subs r2, r2, #1\n"
+        "    bne 1b\n"
+        "    stm r3, {r4-r7}\n"
+        "    pop {r4-r11, pc}\n"
+        ".size tl_mac4_w16, .-tl_mac4_w16\n"
+        ".popsection\n");
+
+/* int8 weights, natural order in a quad: SXTB16 gives the pairs (w0, w2) and (w1, w3) that
+ * match v's quad order. 20 instructions per 16 MACs. */
+void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc);
+__asm__(".pushsection .text.tl_mac4_w8,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".balign 4\n"
+        ".global tl_mac4_w8\n"
+        ".hidden tl_mac4_w8\n"
+        ".thumb_func\n"
+        ".type tl_mac4_w8, %function\n"
+        "tl_mac4_w8:\n"
+        "    cmp r2, #0\n"
+        "    it le\n"
+        "    bxle lr\n"
+        "    push {r3-r11, lr}\n"
+        "    ldm r3, {r4-r7}\n"
+        "1:  ldm r1!, {r8, r9}\n"
+        "    ldm r0!, {r10, r11, r12, lr}\n"
+        "    sxtb16 r3, r10\n"
+        "    smlad r4, r3, r8, r4\n"
+        "    sxtb16 r3, r10, ror #8\n"
+        "    smlad r4, r3, r9, r4\n"
+        "    sxtb16 r3, r11\n"
+        "    smlad r5, r3, r8, r5\n"
+        "    sxtb16 r3, r11, ror #8\n"
+        "    smlad r5, r3, r9, r5\n"
+        "    sxtb16 r3, r12\n"
+        "    smlad r6, r3, r8, r6\n"
+        "    sxtb16 r3, r12, ror #8\n"
+        "    smlad r6, r3, r9, r6\n"
+        "    sxtb16 r3, lr\n"
+        "    smlad r7, r3, r8, r7\n"
+        "    sxtb16 r3, lr, ror #8\n"
+        "    smlad r7, r3, r9, r7\n"
+        "    subs r2, r2, #1\n"
+        "    bne 1b\n"
+        "    ldr r3, [sp]\n"
+        "    stm r3, {r4-r7}\n"
+        "    pop {r3-r11, pc}\n"
+        ".size tl_mac4_w8, .-tl_mac4_w8\n"
+        ".popsection\n");
 #else
-/* acc[g] += sum_k w[g*n + k] * v[k] for the four consecutive rows g = 0..3 (int32). */
-static inline void tl_dot4_s8(const int8_t *w, int32_t n, const int8_t *v, int32_t acc[4])
+#if TL_W16_BIAS != 0
+/* one gate of the Armv6-M kernel: 4 MACs of the weights at [r0 + o0..o3] with v in r4, r2, r5, r3 */
+#define TL_V6M_GATE(acc, o0, o1, o2, o3)                                                                  \
+    "    ldrh r6, [r0, #" o0 "]\n    muls r6, r4, r6\n    add " acc ", " acc ", r6\n"                 \
+    "    ldrh r6, [r0, #" o1 "]\n    muls r6, r2, r6\n    add " acc ", " acc ", r6\n"                 \
+    "    ldrh r6, [r0, #" o2 "]\n    muls r6, r5, r6\n    add " acc ", " acc ", r6\n"                 \
+    "    ldrh r6, [r0, #" o3 "]\n    muls r6, r3, r6\n    add " acc ", " acc ", r6\n"
+
+/* Armv6-M: no SMLAD, and LDRSH has no immediate offset; the weights are biased uint16
+ * (TL_W16_BIAS: the caller starts the accumulators at -32768 * sum(v), and every sum wraps
+ * modulo 2^32 to the exact int32 result). Per quad: LDM of v and four splits, then LDRH + MULS +
+ * ADD per MAC with the accumulators in r8-r11: 56 instructions per 16 MACs. */
+void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
+__asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".balign 4\n"
+        ".global tl_mac4_w16\n"
+        ".hidden tl_mac4_w16\n"
+        ".thumb_func\n"
+        ".type tl_mac4_w16, %function\n"
+        "tl_mac4_w16:\n"
+        "    cmp r2, #0\n"
+        "    bgt 2f\n"
+        "    bx lr\n"
+        "2:  push {r3-r7, lr}\n"
+        "    mov r4, r8\n"
+        "    mov r5, r9\n"
+        "    mov r6, r10\n"
+        "    mov r7, r11\n"
+        "    push {r4-r7}\n"
+        "    ldm r3!, {r4-r7}\n"
+        "    mov r8, r4\n"
+        "    mov r9, r5\n"
+        "    mov r10, r6\n"
+        "    mov r11, r7\n"
+        "    lsls r2, r2, #3\n"
+        "    adds r2, r1, r2\n"
+        "    mov r12, r2\n"
+        "1:  ldm r1!, {r2, r3}\n"
+        "    sxth r4, r2\n"
+        "    asrs r2, r2, #16\n"
+        "    sxth r5, r3\n"
+        "    asrs r3, r3, #16\n"
+        TL_V6M_GATE("r8", "0", "2", "4", "6")
+        TL_V6M_GATE("r9", "8", "10", "12", "14")
+        TL_V6M_GATE("r10", "16", "18", "20", "22")
+        TL_V6M_GATE("r11", "24", "26", "28", "30")
+        "    adds r0, #32\n"
+        "    cmp r1, r12\n"
+        "    bne 1b\n"
+        "    ldr r3, [sp, #16]\n"
+        "    mov r4, r8\n"
+        "    mov r5, r9\n"
+        "    mov r6, r10\n"
+        "    mov r7, r11\n"
+        "    stm r3!, {r4-r7}\n"
+        "    pop {r4-r7}\n"
+        "    mov r8, r4\n"
+        "    mov r9, r5\n"
+        "    mov r10, r6\n"
+        "    mov r11, r7\n"
+        "    pop {r3-r7, pc}\n"
+        ".size tl_mac4_w16, .-tl_mac4_w16\n"
+        ".popsection\n");
+#else
+static void tl_mac4_w16(const uint16_t *wu, const int16_t *v, int32_t nq, int32_t *acc)
 {
-    const int8_t *w0 = w;
-    const int8_t *w1 = w + n;
-    const int8_t *w2 = w + 2 * n;
-    const int8_t *w3 = w + 3 * n;
+    const int16_t *w = (const int16_t *)wu; /* TL_W16_BIAS == 0: the words are the int16 weights */
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        const int32_t vk = v[k];
-        a0 += w0[k] * vk;
-        a1 += w1[k] * vk;
-        a2 += w2[k] * vk;
-        a3 += w3[k] * vk;
+    for (; nq > 0; --nq, w += 16, v += 4) {
+        const int32_t v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3];
+        a0 += w[0] * v0 + w[1] * v1 + w[2] * v2 + w[3] * v3;
+        a1 += w[4] * v0 + w[5] * v1 + w[6] * v2 + w[7] * v3;
+        a2 += w[8] * v0 + w[9] * v1 + w[10] * v2 + w[11] * v3;
+        a3 += w[12] * v0 + w[13] * v1 + w[14] * v2 + w[15] * v3;
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -142,29 +181,67 @@ static inline void tl_dot4_s8(const int8_t *w, int32_t n, const int8_t *v, int32
     acc[3] = a3;
 }
 
-/* The same with int16 weights (products < 2^23, sums proven to fit int32). */
-static inline void tl_dot4_s16(const int16_t *w, int32_t n, const int8_t *v, int32_t acc[4])
+#endif
+
+/* int8 weights in natural order within a quad; v in quad order (v[1] is input 2, v[2] input 1). */
+static void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc)
 {
-    const int16_t *w0 = w;
-    const int16_t *w1 = w + n;
-    const int16_t *w2 = w + 2 * n;
-    const int16_t *w3 = w + 3 * n;
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        const int32_t vk = v[k];
-        a0 += w0[k] * vk;
-        a1 += w1[k] * vk;
-        a2 += w2[k] * vk;
-        a3 += w3[k] * vk;
+    for (; nq > 0; --nq, w += 16, v += 4) {
+        const int32_t v0 = v[0], v1 = v[2], v2 = v[1], v3 = v[3];
+        a0 += w[0] * v0 + w[1] * v1 + w[2] * v2 + w[3] * v3;
+        a1 += w[4] * v0 + w[5] * v1 + w[6] * v2 + w[7] * v3;
+        a2 += w[8] * v0 + w[9] * v1 + w[10] * v2 + w[11] * v3;
+        a3 += w[12] * v0 + w[13] * v1 + w[14] * v2 + w[15] * v3;
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
 }
+#endif
 
-#endif /* __ARM_FEATURE_DSP */
+/* n int8 values -> int16 in quad order, zero-padded to a multiple of 4. Returns the bias
+ * correction of int16 weights for these values: -TL_W16_BIAS * sum (modulo 2^32; 0 unless
+ * Armv6-M). */
+static uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int16_t *dst)
+{
+    int32_t k, sum = 0;
+    for (k = 0; k + 4 <= n; k += 4, dst += 4) {
+        dst[0] = src[k];
+        dst[1] = src[k + 2];
+        dst[2] = src[k + 1];
+        dst[3] = src[k + 3];
+        sum += src[k] + src[k + 1] + src[k + 2] + src[k + 3];
+    }
+    if (k < n) {
+        const int32_t r = n - k;
+        dst[0] = src[k];
+        dst[1] = r > 2 ? src[k + 2] : 0;
+        dst[2] = r > 1 ? src[k + 1] : 0;
+        dst[3] = 0;
+        sum += dst[0] + dst[1] + dst[2];
+    }
+    return 0u - (uint32_t)TL_W16_BIAS * (uint32_t)sum;
+}
+
+/*
+ * requant(acc, mult, shift) when mult is odd (or 0) and shift >= 33 (the quantizer's "fast"
+ * layers, spec sec. 2.1): then acc * mult / 2^shift is never exactly half-way between two
+ * integers, so rounding half up equals rounding half to even, and half up needs only the high
+ * word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)).
+ */
+TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t shift)
+{
+    int32_t hi;
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+    uint32_t lo;
+    tl_mul_words(acc, mult, &hi, &lo);
+#else
+    hi = (int32_t)(((int64_t)acc * (int64_t)mult) >> 32);
+#endif
+    return (hi + ((int32_t)1 << (shift - 33))) >> (shift - 32);
+}
 
 /* tl_requant forced inline for the hot gate requantizations (-Os would call it). */
 TL_ALWAYS_INLINE int32_t tl_requant_hot(int32_t acc, int32_t mult, int32_t shift)
@@ -175,38 +252,44 @@ TL_ALWAYS_INLINE int32_t tl_requant_hot(int32_t acc, int32_t mult, int32_t shift
     return tl_round_shift_words(hi, lo, shift);
 }
 
-/* z[g] (g = i, f, g, o) of unit j: requant(acc_x) + requant(acc_h) + bias, Q(P) (spec sec. 6). */
-static inline void tl_unit_preact(const tl_lstm_params_t *p, int32_t j, const int8_t *x, const int8_t *h,
-                                  int32_t z[4])
+/* A point-symmetric uint16 half table (sigmoid, tanh: the common case of tl_lut_eval). */
+static int32_t tl_lut_sym16(int32_t x, const tl_lut_t *lut)
 {
-    const int32_t n_in = p->input_size;
-    const int32_t n_h = p->hidden_size;
-    const tl_lstm_row_t *row = p->rows + 4 * j;
-    int32_t ax[4], ah[4];
+    const uint16_t *t = lut->u16;
+    const int32_t sh = lut->shift;
+    const int32_t u = x < 0 ? -x : x;
+    const int32_t j = u >> sh;
+    int32_t v;
+    if (j >= lut->n) {
+        v = t[lut->n];
+    } else {
+        const int32_t t0 = t[j];
+        v = t0 + tl_round_shift32(((int32_t)t[j + 1] - t0) * (u & (int32_t)((((uint32_t)1) << sh) - 1u)), sh);
+    }
+    return x < 0 ? 2 * (int32_t)t[0] - v : v;
+}
+
+/* z[g] (g = i, f, g, o) of a unit from its accumulators: requant(acc_x) + requant(acc_h) + bias. */
+static void tl_unit_preact(const tl_lstm_row_t *row, int32_t fast, const int32_t ax[4], const int32_t ah[4],
+                           int32_t z[4])
+{
     int32_t g;
-    for (g = 0; g < 4; ++g) {
-        ax[g] = row[g].effb_x;
-        ah[g] = row[g].effb_h;
-    }
-    if (p->wx16 != 0) {
-        tl_dot4_s16(p->wx16 + 4 * n_in * j, n_in, x, ax);
+    if (fast) {
+        for (g = 0; g < 4; ++g) {
+            z[g] = tl_requant_odd(ax[g], row[g].mult_x, row[g].shift_x)
+                   + tl_requant_odd(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
+        }
     } else {
-        tl_dot4_s8(p->wx + 4 * n_in * j, n_in, x, ax);
-    }
-    if (p->wh16 != 0) {
-        tl_dot4_s16(p->wh16 + 4 * n_h * j, n_h, h, ah);
-    } else {
-        tl_dot4_s8(p->wh + 4 * n_h * j, n_h, h, ah);
-    }
-    for (g = 0; g < 4; ++g) {
-        z[g] = tl_requant_hot(ax[g], row[g].mult_x, row[g].shift_x) + tl_requant_hot(ah[g], row[g].mult_h, row[g].shift_h)
-               + row[g].bias;
+        for (g = 0; g < 4; ++g) {
+            z[g] = tl_requant_hot(ax[g], row[g].mult_x, row[g].shift_x)
+                   + tl_requant_hot(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
+        }
     }
 }
 
 /* Peepholes on the old cell for i and f, clip of i, f, g; then the gates i, f, g (Q(q)). */
-static inline void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, int32_t z[4],
-                                 int32_t *gi, int32_t *gf, int32_t *gg)
+static void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, int32_t z[4], int32_t *gi,
+                          int32_t *gf, int32_t *gg)
 {
     if (p->peep != 0) {
         const int16_t *pj = p->peep + 3 * j;
@@ -218,12 +301,19 @@ static inline void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c
         z[1] = tl_sat(z[1], -p->clip_q, p->clip_q);
         z[2] = tl_sat(z[2], -p->clip_q, p->clip_q);
     }
-    *gi = tl_lut_eval(z[0], &p->lut_f);
-    *gf = p->input_forget ? p->one_f - *gi : tl_lut_eval(z[1], &p->lut_f);
-    *gg = tl_lut_eval(z[2], &p->lut_g);
+    if (p->fast & TL_LSTM_FAST_LUT) {
+        *gi = tl_lut_sym16(z[0], &p->lut_f);
+        *gf = p->input_forget ? p->one_f - *gi : tl_lut_sym16(z[1], &p->lut_f);
+        *gg = tl_lut_sym16(z[2], &p->lut_g);
+    } else {
+        *gi = tl_lut_eval(z[0], &p->lut_f);
+        *gf = p->input_forget ? p->one_f - *gi : tl_lut_eval(z[1], &p->lut_f);
+        *gg = tl_lut_eval(z[2], &p->lut_g);
+    }
 }
 
-/* v * 2^a (a in [0, 62]) as 64-bit words, no 64-bit shift. */
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+/* v * 2^a (a in [0, 62]) as 64-bit words, no 64-bit shift (libgcc would be called). */
 static inline void tl_shl_words(int32_t v, int32_t a, int32_t *hi, uint32_t *lo)
 {
     if (a <= 0) {
@@ -240,7 +330,7 @@ static inline void tl_shl_words(int32_t v, int32_t a, int32_t *hi, uint32_t *lo)
 
 /* c' = sat16(round_shift((f*c << a_fc) + (i*g << a_ig), s_c)): one rounding (spec sec. 7),
  * on 32-bit words: the sum (< 2^54) as hi:lo, then the rounded quotient saturated. */
-static inline int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
+static int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
 {
     int32_t h1, h2, hi;
     uint32_t l1, l2, lo;
@@ -277,17 +367,67 @@ static inline int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_
     /* s >= 32: the quotient of a sum < 2^54 fits int32 */
     return tl_sat16(tl_round_shift_words(hi, lo, s));
 }
+#else
+/* The same on a core with a 32x32 -> 64 multiply and inline 64-bit shifts. The left shifts
+ * are done on uint64 (a shift of a negative int64 is undefined in C99); the sum is < 2^54. */
+TL_ALWAYS_INLINE int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
+{
+    const int64_t fc = (int64_t)((uint64_t)(int64_t)(gf * c_old) << p->a_fc);
+    const int64_t ig = (int64_t)((uint64_t)(int64_t)(gi * gg) << p->a_ig);
+    return tl_sat16(tl_round_shift(fc + ig, p->s_c));
+}
+#endif
 
-void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int8_t *scratch)
+/* The four gate accumulators of unit j (row = p->rows + 4 j) from the widened x (vx) and h (vh);
+ * bx, bh: the int16 weights' bias corrections from tl_unpack_quads. */
+static void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl_lstm_row_t *row, const int16_t *vx,
+                        const int16_t *vh, uint32_t bx, uint32_t bh, int32_t ax[4], int32_t ah[4])
+{
+    const int32_t qx = (p->input_size + 3) >> 2;
+    const int32_t qh = (p->hidden_size + 3) >> 2;
+    int32_t g;
+    if (p->wx16 == 0) {
+        bx = 0u;
+    }
+    if (p->wh16 == 0) {
+        bh = 0u;
+    }
+    for (g = 0; g < 4; ++g) {
+        ax[g] = (int32_t)((uint32_t)row[g].effb_x + bx); /* modulo 2^32: the kernels' sums wrap back */
+        ah[g] = (int32_t)((uint32_t)row[g].effb_h + bh);
+    }
+    if (p->wx16 != 0) {
+        tl_mac4_w16(p->wx16 + 16 * qx * j, vx, qx, ax);
+    } else {
+        tl_mac4_w8(p->wx + 16 * qx * j, vx, qx, ax);
+    }
+    if (p->wh16 != 0) {
+        tl_mac4_w16(p->wh16 + 16 * qh * j, vh, qh, ah);
+    } else {
+        tl_mac4_w8(p->wh + 16 * qh * j, vh, qh, ah);
+    }
+}
+
+void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
     const int32_t n_h = p->hidden_size;
+    const int32_t qx = (p->input_size + 3) >> 2;
+    const int32_t qh = (n_h + 3) >> 2;
+    int16_t *const vx = scratch;
+    int16_t *const vh = scratch + 4 * qx;
+    int8_t *const hn = (int8_t *)(vh + 4 * qh);
+    const tl_lstm_row_t *row = p->rows;
+    const int32_t fast_rq = p->fast & TL_LSTM_FAST_REQUANT;
     int32_t j;
-    for (j = 0; j < n_h; ++j) {
-        int32_t z[4];
-        int32_t gi, gf, gg, go, act;
+    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
+    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
+    for (j = 0; j < n_h; ++j, row += 4) {
+        int32_t ax[4], ah[4], z[4];
+        int32_t gi, gf, gg, go, act, rq;
         int16_t c_new;
         /* 1: gate pre-activations and i, f, g */
-        tl_unit_preact(p, j, x, h, z);
+        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
+        tl_unit_preact(row, fast_rq, ax, ah, z);
         tl_unit_gates(p, j, c[j], z, &gi, &gf, &gg);
         /* 2: cell */
         c_new = tl_unit_cell(p, gi, gf, gg, c[j]);
@@ -300,23 +440,94 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
             z[3] = tl_sat(z[3], -p->clip_q, p->clip_q);
         }
         /* 5-7: o, h_act(c'), h' = sat8(zp_h + requant(o * a)) */
-        go = tl_lut_eval(z[3], &p->lut_f);
-        act = tl_lut_eval(c_new, &p->lut_h);
-        scratch[j] = tl_sat8(p->h_zero_point + tl_requant(go * act, p->h_mult, p->h_shift));
+        if (p->fast & TL_LSTM_FAST_LUT) {
+            go = tl_lut_sym16(z[3], &p->lut_f);
+            act = tl_lut_sym16(c_new, &p->lut_h);
+        } else {
+            go = tl_lut_eval(z[3], &p->lut_f);
+            act = tl_lut_eval(c_new, &p->lut_h);
+        }
+        rq = fast_rq ? tl_requant_odd(go * act, p->h_mult, p->h_shift) : tl_requant(go * act, p->h_mult, p->h_shift);
+        hn[j] = tl_sat8(p->h_zero_point + rq);
     }
     for (j = 0; j < n_h; ++j) {
-        h[j] = scratch[j];
+        h[j] = hn[j];
     }
 }
 
-void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *h, const int16_t *c,
-                      int32_t *z, int32_t *gates)
+/* Table lookup of a point-symmetric uint16 half table, forced inline (tl_lut_sym16). */
+TL_ALWAYS_INLINE int32_t tl_lut_sym16_hot(int32_t x, const uint16_t *t, int32_t n, int32_t sh, uint32_t mask)
+{
+    const int32_t u = x < 0 ? -x : x;
+    const int32_t j = u >> sh;
+    int32_t v;
+    if (j >= n) {
+        v = t[n];
+    } else {
+        const int32_t t0 = t[j];
+        const int32_t d = ((int32_t)t[j + 1] - t0) * (int32_t)((uint32_t)u & mask);
+        const int32_t q = d >> sh; /* d / 2^sh rounded half to even (tl_round_shift32); mask = 2^sh - 1 */
+        v = t0 + q + (int32_t)((((uint32_t)d & mask) + (mask >> 1) + ((uint32_t)q & 1u)) >> sh);
+    }
+    return x < 0 ? 2 * (int32_t)t[0] - v : v;
+}
+
+void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
     const int32_t n_h = p->hidden_size;
-    int32_t j, g;
+    const int32_t qx = (p->input_size + 3) >> 2;
+    const int32_t qh = (n_h + 3) >> 2;
+    int16_t *const vx = scratch;
+    int16_t *const vh = scratch + 4 * qx;
+    int8_t *const hn = (int8_t *)(vh + 4 * qh);
+    const tl_lstm_row_t *row = p->rows;
+    const uint16_t *const tf = p->lut_f.u16, *const tg = p->lut_g.u16, *const th = p->lut_h.u16;
+    const int32_t nf = p->lut_f.n, ng = p->lut_g.n, nh = p->lut_h.n;
+    const int32_t sf = p->lut_f.shift, sg = p->lut_g.shift, sh = p->lut_h.shift;
+    const uint32_t mf = ((uint32_t)1 << sf) - 1u, mg = ((uint32_t)1 << sg) - 1u, mh = ((uint32_t)1 << sh) - 1u;
+    const int32_t has_clip = p->has_clip, clip = p->clip_q;
+    int32_t j;
+    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
+    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
+    for (j = 0; j < n_h; ++j, row += 4) {
+        int32_t ax[4], ah[4], z[4];
+        int32_t g, gi, gf, gg, go, act;
+        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
+        for (g = 0; g < 4; ++g) {
+            z[g] = tl_requant_odd(ax[g], row[g].mult_x, row[g].shift_x)
+                   + tl_requant_odd(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
+            if (has_clip) {
+                z[g] = tl_sat(z[g], -clip, clip);
+            }
+        }
+        gi = tl_lut_sym16_hot(z[0], tf, nf, sf, mf);
+        gf = tl_lut_sym16_hot(z[1], tf, nf, sf, mf);
+        gg = tl_lut_sym16_hot(z[2], tg, ng, sg, mg);
+        go = tl_lut_sym16_hot(z[3], tf, nf, sf, mf);
+        /* cell (spec sec. 7): one rounding of the exact sum, on int64 */
+        c[j] = tl_unit_cell(p, gi, gf, gg, c[j]);
+        act = tl_lut_sym16_hot(c[j], th, nh, sh, mh);
+        hn[j] = tl_sat8(p->h_zero_point + tl_requant_odd(go * act, p->h_mult, p->h_shift));
+    }
     for (j = 0; j < n_h; ++j) {
-        int32_t zj[4];
-        tl_unit_preact(p, j, x, h, zj);
+        h[j] = hn[j];
+    }
+}
+
+void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *h, const int16_t *c, int32_t *z,
+                      int32_t *gates, int16_t *scratch)
+{
+    const int32_t n_h = p->hidden_size;
+    int16_t *const vx = scratch;
+    int16_t *const vh = scratch + 4 * ((p->input_size + 3) >> 2);
+    const tl_lstm_row_t *row = p->rows;
+    int32_t j, g;
+    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
+    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
+    for (j = 0; j < n_h; ++j, row += 4) {
+        int32_t ax[4], ah[4], zj[4];
+        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
+        tl_unit_preact(row, p->fast & TL_LSTM_FAST_REQUANT, ax, ah, zj);
         tl_unit_gates(p, j, c[j], zj, &gates[j], &gates[n_h + j], &gates[2 * n_h + j]);
         for (g = 0; g < 4; ++g) {
             z[g * n_h + j] = zj[g];

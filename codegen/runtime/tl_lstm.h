@@ -2,16 +2,19 @@
  * @file tl_lstm.h
  * @brief tinylstm runtime: one integer LSTM direction (docs/quantization.md sec. 5-sec. 9).
  *
+ * Kernels mirror tinylstm/simulate.py: lstm_step <-> tl_lstm_step_s8, and the stage kernels
+ * lstm_gates <-> tl_lstm_gates_s8, lstm_cell <-> tl_lstm_cell_s16 (checked on their own by tests).
+ *
  * Read-only parameters (tl_lstm_params_t, const, in flash) are kept apart from the mutable
  * state (h, c: owned by the caller). Each weight matrix is int8 or int16 (per-row symmetric,
- * up to 16 bits: the quantizer picks the widest whose int32 accumulation is proven safe). Weights are stored unit-major: the four gate rows
- * i, f, g, o of hidden unit j are consecutive, so one pass over x (and one over h) computes
- * all four pre-activations of a unit; gates, cell and hidden output of that unit follow at
- * once. A step needs H bytes of scratch (the new h, copied to the state at the end).
+ * up to 16 bits: the quantizer picks the widest whose int32 accumulation is proven safe).
  *
- * Stage kernels mirror tinylstm/simulate.py one-to-one:
- *   lstm_gates <-> tl_lstm_gates_s8, lstm_cell <-> tl_lstm_cell_s16,
- *   lstm_step  <-> tl_lstm_step_s8.
+ * Weight layout ("quad layout", docs/quantization.md sec. 12): for hidden unit j, quad q of the
+ * inputs (inputs 4q..4q+3, zero-padded to a multiple of 4) and gate g (i, f, g, o), four
+ * consecutive weights at [j][q][g][0..3]. int16 weights are in quad order (4q, 4q+2, 4q+1,
+ * 4q+3), int8 weights in natural order; the step widens x and h to int16 in quad order, so one
+ * pass over the inputs computes all four pre-activations of a unit with paired 16-bit MACs.
+ * A step needs TL_LSTM_SCRATCH_BYTES(I, H) bytes of 4-byte aligned scratch.
  */
 #ifndef TL_LSTM_H
 #define TL_LSTM_H
@@ -19,6 +22,28 @@
 #include <stdint.h>
 
 #include "tl_fixedpoint.h"
+
+/**
+ * @brief int16 LSTM weights are stored as uint16 words TL_W16(w). On Armv6-M (no signed
+ * halfword load with an immediate offset) they carry a bias of 32768 (w + 32768 in [0, 65535]),
+ * which the kernel removes once per step (it subtracts 32768 * sum(v)); elsewhere the word is
+ * the two's complement int16 itself.
+ */
+#if defined(__GNUC__) && defined(__ARM_ARCH_6M__)
+#define TL_W16_BIAS 32768
+#else
+#define TL_W16_BIAS 0
+#endif
+/** @brief An int16 weight literal as stored in flash (see TL_W16_BIAS). */
+#define TL_W16(w) ((uint16_t)((w) + TL_W16_BIAS))
+
+/** @brief Scratch bytes of one step: x and h widened to int16 (quad-padded) and the new h. */
+#define TL_LSTM_SCRATCH_BYTES(I, H) (8 * (((I) + 3) / 4) + 8 * (((H) + 3) / 4) + (H))
+
+/** @brief tl_lstm_params_t.fast: every gate-row and h multiplier is odd (or 0) with shift >= 33. */
+#define TL_LSTM_FAST_REQUANT 1
+/** @brief tl_lstm_params_t.fast: the tables lut_f, lut_g and lut_h are symmetric uint16 tables. */
+#define TL_LSTM_FAST_LUT 2
 
 /** @brief Requantization constants of one gate row (row r = unit j, gate g in i, f, g, o). */
 typedef struct {
@@ -35,10 +60,11 @@ typedef struct {
 typedef struct {
     int32_t input_size;        /**< I */
     int32_t hidden_size;       /**< H */
-    const int8_t *wx;          /**< (H, 4, I) input weights: [j][g][k] = W[g*H + j][k], int8; or NULL */
-    const int16_t *wx16;       /**< the same as int16 (weights wider than 8 bits), or NULL */
-    const int8_t *wh;          /**< (H, 4, H) recurrent weights: [j][g][k] = R[g*H + j][k], int8; or NULL */
-    const int16_t *wh16;       /**< the same as int16, or NULL */
+    const int8_t *wx;          /**< input weights W, int8, quad layout (H, ceil(I/4), 4, 4); or NULL */
+    const uint16_t *wx16;      /**< the same as TL_W16 words (weights wider than 8 bits), or NULL */
+    const int8_t *wh;          /**< recurrent weights R, int8, quad layout (H, ceil(H/4), 4, 4); or NULL */
+    const uint16_t *wh16;      /**< the same as TL_W16 words, or NULL */
+    int32_t fast;              /**< TL_LSTM_FAST_* flags: which fast paths are exact for this direction */
     const tl_lstm_row_t *rows; /**< (H, 4) per-row constants, [j][g] */
     const int16_t *peep;       /**< (H, 3) peepholes i, f, o (int16, per-gate scale), or NULL */
     int32_t peep_mult[3];      /**< pq * c (Q(k)) -> Q(P), gates i, f, o */
@@ -60,20 +86,29 @@ typedef struct {
 
 /**
  * @brief One time step (spec sec. 9): x (I) int8, h (H) int8, c (H) int16 Q(k) -> h', c'.
- * c is updated in place; the new h is built in scratch (H bytes) and copied to h at the end.
- * x, h, c and scratch must not overlap.
+ * c is updated in place; scratch (TL_LSTM_SCRATCH_BYTES(I, H) bytes, 4-byte aligned) holds the
+ * widened inputs and the new h, copied to h at the end. x, h, c and scratch must not overlap.
  */
-void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int8_t *scratch);
+void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch);
 
 /**
- * @brief Stage 1 (spec sec. 6): gate pre-activations z (4H, gate-major: z[g*H + j], int32 Q(P);
- * o without its peephole and clip) and gates i, f, g (3H, gate-major, int32 Q(q)).
+ * @brief tl_lstm_step_s8 for the common case, with the same results: requires
+ * p->fast == (TL_LSTM_FAST_REQUANT | TL_LSTM_FAST_LUT), no peepholes and no coupled input/forget
+ * gate (the generated code calls it only then). Table lookups, requantization and the cell
+ * update are inlined into one loop.
  */
-void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *h, const int16_t *c,
-                      int32_t *z, int32_t *gates);
+void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch);
 
 /**
- * @brief Stage 2 (spec sec. 7): c' = sat16(round_shift((f c << a_fc) + (i g << a_ig), s_c)).
+ * @brief Stage 1 (spec sec. 6), for tests: gate pre-activations z (4H, gate-major: z[g*H + j],
+ * int32 Q(P); o without its peephole and clip) and gates i, f, g (3H, gate-major, int32 Q(q)).
+ * scratch as for tl_lstm_step_s8.
+ */
+void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *h, const int16_t *c, int32_t *z,
+                      int32_t *gates, int16_t *scratch);
+
+/**
+ * @brief Stage 2 (spec sec. 7), for tests: c' = sat16(round_shift((f c << a_fc) + (i g << a_ig), s_c)).
  * gates (3H) i, f, g int32 gate-major; c (H) int16 Q(k), updated in place.
  */
 void tl_lstm_cell_s16(const tl_lstm_params_t *p, const int32_t *gates, int16_t *c);
