@@ -112,6 +112,8 @@ def main() -> int:
     ap.add_argument("--targets", default="cortex-m0plus,cortex-m4,cortex-m55")
     ap.add_argument("--opts", default="-Os,-O2")
     ap.add_argument("--bits", default="16,8", help="LSTM weight widths (quantize lstm_weight_bits)")
+    ap.add_argument("--portable", default="cortex-m0plus,cortex-m4",
+                    help="also build these targets at -Os with -DTL_PORTABLE (portable C kernels, no assembly)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/targets.md alone")
     args = ap.parse_args()
@@ -124,6 +126,7 @@ def main() -> int:
     rng = np.random.default_rng(1)
 
     cols = [(t, o) for t in targets for o in opts]
+    cols += [(t, "-Os portable") for t in args.portable.split(",") if t]
     fp_target = "cortex-m4" if "cortex-m4" in targets else targets[0]
     rows: list[str] = []
     fps: list[str] = []
@@ -138,7 +141,9 @@ def main() -> int:
             macs = ctarget.macs_per_step(q)
             cells = []
             for k, (target, opt) in enumerate(cols):
-                exe = ctarget.build_target(q, target, work / f"b{nbits}_H{H}" / f"{target}{opt}", opt)
+                portable = opt.endswith(" portable")
+                exe = ctarget.build_target(q, target, work / f"b{nbits}_H{H}" / f"{target}{opt.replace(' ', '_')}",
+                                           opt.split()[0], extra_cflags=("-DTL_PORTABLE",) if portable else ())
                 c = ctarget.count_steps(exe, x)
                 r = ctarget.run_target(exe, x, "step")
                 if not np.array_equal(r.y, q.run_int(x)):

@@ -14,7 +14,8 @@
  */
 #include "tl_lstm.h"
 
-#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP \
+    && !defined(TL_PORTABLE)
 #define TL_KERNEL_DSP 1
 #endif
 
@@ -380,7 +381,7 @@ TL_ALWAYS_INLINE int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int
 
 /* The four gate accumulators of unit j (row = p->rows + 4 j) from the widened x (vx) and h (vh);
  * bx, bh: the int16 weights' bias corrections from tl_unpack_quads. */
-static void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl_lstm_row_t *row, const int16_t *vx,
+TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl_lstm_row_t *row, const int16_t *vx,
                         const int16_t *vh, uint32_t bx, uint32_t bh, int32_t ax[4], int32_t ah[4])
 {
     const int32_t qx = (p->input_size + 3) >> 2;

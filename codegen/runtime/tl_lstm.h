@@ -28,8 +28,9 @@
  * halfword load with an immediate offset) they carry a bias of 32768 (w + 32768 in [0, 65535]),
  * which the kernel removes once per step (it subtracts 32768 * sum(v)); elsewhere the word is
  * the two's complement int16 itself.
+ * Define TL_PORTABLE (for the runtime and the model) to build the portable C kernels only.
  */
-#if defined(__GNUC__) && defined(__ARM_ARCH_6M__)
+#if defined(__GNUC__) && defined(__ARM_ARCH_6M__) && !defined(TL_PORTABLE)
 #define TL_W16_BIAS 32768
 #else
 #define TL_W16_BIAS 0
