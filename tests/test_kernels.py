@@ -12,9 +12,9 @@ import re
 import numpy as np
 import pytest
 from onnx_builders import LstmSpec, random_input, single_lstm_model
+from tinylstm.codegen.emit import emit_model, fast_requant_ok, quad_layout, scratch_bytes
 
 import tinylstm
-from tinylstm.codegen.emit import emit_model, fast_requant_ok, quad_layout, scratch_bytes
 from tinylstm.fixedpoint import requant
 from tinylstm.quantize import quantize
 
