@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import tinylstm  # noqa: E402
 from tinylstm import simulate  # noqa: E402
-from tinylstm.chost import _Row, _run_rows, build_host  # noqa: E402
+from tinylstm.chost import build_host, run_c_steps  # noqa: E402
 from tinylstm.qmodel import QDense, QLstm, QSelectStep, QSoftmax, QTable, QuantizedModel  # noqa: E402
 from tinylstm.quantize import quantize  # noqa: E402
 from tinylstm.tasks import generate  # noqa: E402
@@ -133,21 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     san = build_host(q, work / "san", compiler=args.compiler, opt="-O1", sanitize=True)
     print(f"built in {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
-    out_fast = _run_rows(fast, 0, [_Row(x, -1)], "step", False, timeout=3600)[0]
+    y_fast, _ = run_c_steps(fast, xs, timeout=3600)
     t_fast = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out_san = _run_rows(san, 0, [_Row(x, -1)], "step", True, timeout=3600)[0]
+    y_san, tr_san = run_c_steps(san, xs, trace=True, timeout=3600)
     t_san = time.perf_counter() - t0
     print(f"C -O2: {t_fast:.2f} s ({1e6 * t_fast / n:.2f} us/step incl. I/O); "
           f"C -O1 ASan+UBSan traced: {t_san:.1f} s", flush=True)
-    if out_fast.y.shape != out_san.y.shape or not np.array_equal(out_fast.y, out_san.y):
+    if y_fast.shape != y_san.shape or not np.array_equal(y_fast, y_san):
         print("MISMATCH between the -O2 and the sanitized build's outputs")
         return 1
-    y_c = out_san.y  # (N, OUT) in the plan's output order
-    assert out_san.trace is not None
-    perm = san.plans[0].output.perm
-    if perm:
-        y_c = y_c[:, list(perm)]
+    y_c = y_san[0]  # (N, OUT): the output after every step, ONNX feature order
+    assert tr_san is not None
 
     t0 = time.perf_counter()
     hs = [q.nodes[k].directions[0].initial_h[0] for k in layers]
@@ -174,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             first_bad = first_bad or f"checkpoint at step {s1}"
         for i, k in enumerate(layers):
             t_sim = tr[q.nodes[k].name][0]
-            valid, h_c, c_c = out_san.trace[i]
+            ct = tr_san[q.nodes[k].name][0]
+            valid, h_c, c_c = ct.valid[0], ct.h[0], ct.c[0]
             h_s, c_s = t_sim.h[0], t_sim.c[0]
             bad_h = int((h_s != h_c[s0:s1]).any(axis=1).sum())
             bad_c = int((c_s != c_c[s0:s1]).any(axis=1).sum())

@@ -1,6 +1,8 @@
 """`tinylstm analyze`: parameters, MACs, flash and RAM of an integer model.
 
-Per layer counts come from the integer model. Byte counts come from the generated C itself: the
+Per layer counts come from the integer model; MACs per step follow :data:`MACS_DEFINITION`, the
+one definition :func:`macs_per_step` implements for every report (``inspect``, ``analyze``, the
+target benchmarks). Byte counts come from the generated C itself: the
 ``<PREFIX>_FLASH_BYTES`` / ``<PREFIX>_RAM_BYTES`` the emitter computes for a 32-bit target, and —
 when a Cortex-M target is named and arm-none-eabi-gcc is installed — the sizes of the compiled
 objects (runtime ``.text``, model ``.text``, weights and tables in ``.rodata``).
@@ -12,7 +14,44 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .ir import DenseNode, FloatModel, LstmNode
 from .qmodel import QDense, QLstm, QuantizedModel
+
+#: What "MACs per step" means in every tinylstm report (one line, printed under the tables). A head
+#: on the last step only is counted as if it ran every step; peephole products (3*H per direction)
+#: are reported apart as ``peephole_mults_per_step``.
+MACS_DEFINITION = ("MACs/step = 4*H*(I+H) per LSTM direction + out*in per dense layer "
+                   "(weight multiply-accumulates; no bias, peephole or elementwise products)")
+
+
+def lstm_macs(input_size: int, hidden_size: int, num_directions: int = 1) -> int:
+    """Weight MACs of one LSTM step: W (4H, I) @ x plus R (4H, H) @ h, per direction."""
+    return 4 * hidden_size * (input_size + hidden_size) * num_directions
+
+
+def node_macs(node: object) -> int:
+    """Weight MACs per step of one float-IR or integer-model node (0 for nodes without weights)."""
+    if isinstance(node, LstmNode | QLstm):
+        return lstm_macs(node.input_size, node.hidden_size, node.num_directions)
+    if isinstance(node, DenseNode | QDense):
+        return int(node.weight.size)
+    return 0
+
+
+def peephole_mults(node: object) -> int:
+    """Peephole multiplies per step (p (3, H) times the cell, per direction); 0 without peepholes."""
+    if isinstance(node, LstmNode):
+        has = node.directions[0].p is not None
+    elif isinstance(node, QLstm):
+        has = node.directions[0].peep is not None
+    else:
+        return 0
+    return 3 * node.hidden_size * node.num_directions if has else 0
+
+
+def macs_per_step(model: FloatModel | QuantizedModel) -> int:
+    """Weight MACs of one time step of batch 1 (:data:`MACS_DEFINITION`), float or integer model."""
+    return sum(node_macs(n) for n in model.nodes)
 
 
 def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
@@ -25,14 +64,15 @@ def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
                 params += d.w.size + d.r.size + d.bias.size + (d.peep.size if d.peep is not None else 0)
             rows.append({
                 "index": k, "name": n.name, "op": "LSTM", "shape": f"{i}->{h} x{n.num_directions}",
-                "parameters": int(params), "macs_per_step": 4 * h * (i + h) * n.num_directions,
+                "parameters": int(params), "macs_per_step": node_macs(n),
+                "peephole_mults_per_step": peephole_mults(n),
                 "state_bytes": n.num_directions * h * 3,  # int8 h + int16 c per direction
             })
         elif isinstance(n, QDense):
             o, f = n.weight.shape
             rows.append({
                 "index": k, "name": n.name, "op": "Dense", "shape": f"{f}->{o}",
-                "parameters": int(n.weight.size + o), "macs_per_step": int(n.weight.size),
+                "parameters": int(n.weight.size + o), "macs_per_step": node_macs(n),
                 "state_bytes": 0,
             })
     return rows
@@ -46,7 +86,8 @@ def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "mod
     res: dict[str, Any] = {
         "layers": rows,
         "parameters": sum(r["parameters"] for r in rows),
-        "macs_per_step": sum(r["macs_per_step"] for r in rows),
+        "macs_per_step": macs_per_step(qm),
+        "peephole_mults_per_step": sum(peephole_mults(n) for n in qm.nodes),
         "generated": footprint(qm, prefix),
         "compiled": None,
     }
@@ -77,7 +118,10 @@ def format_analysis(a: dict[str, Any]) -> str:
         name = r["name"] if len(r["name"]) <= 28 else "..." + r["name"][-25:]
         lines.append(f"{r['index']:>2}  {r['op']:<6} {name:<28} {r['shape']:<14} {r['parameters']:>8} "
                      f"{r['macs_per_step']:>10} {r['state_bytes']:>8}")
-    lines.append(f"total: {a['parameters']} parameters, {a['macs_per_step']} MACs per step")
+    peep = a.get("peephole_mults_per_step") or 0
+    lines.append(f"total: {a['parameters']} parameters, {a['macs_per_step']} MACs per step"
+                 + (f" (+{peep} peephole multiplies)" if peep else ""))
+    lines.append(MACS_DEFINITION)
     g = a.get("generated") or {}
     if g:
         ram = f"RAM {g['ram_bytes']} B (state + scratch"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,15 @@ def build(
     compilers: tuple[str, ...] | list[str] = ("gcc",),
     quantize_options: dict[str, Any] | None = None,
     target: str | None = None,
+    targets: Sequence[str] = (),
 ) -> BuildResult:
     """Quantize ``onnx_path`` on ``calib``, emit C, validate on ``data`` (default: ``calib``).
 
+    ``targets`` (e.g. ``("cortex-m4", "cortex-m55:-O2")``) also validates the C cross-compiled
+    for each Cortex-M core under QEMU, like ``validate(..., targets=...)``; they are checked
+    first, so an unknown core or a missing arm-none-eabi-gcc / qemu-system-arm raises
+    :class:`~tinylstm.toolchain.ToolchainError` before any work. ``target`` (a core name;
+    default: the first of ``targets``) adds that core's compiled sizes to the analysis.
     ``out_dir`` receives the C library, ``model.tlq``, ``report.md`` and ``report.json`` in one
     atomic write after validation ran; a user error before that leaves nothing behind.
     """
@@ -56,6 +63,8 @@ def build(
     from .quantize import quantize
 
     check_prefix(prefix)
+    if targets:
+        target = target or _check_targets(targets)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     fm = load_onnx(onnx_path)
@@ -68,7 +77,7 @@ def build(
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinylstm-build-") as tmp:
         report = validate(onnx_path, qm, data if data is not None else cal, float_model=fm,
-                          compilers=tuple(compilers), workdir=tmp)
+                          compilers=tuple(compilers), targets=tuple(targets), workdir=tmp)
         tlq = Path(tmp) / "model.tlq"
         qm.save(tlq)
         files["model.tlq"] = tlq.read_bytes()
@@ -78,3 +87,15 @@ def build(
     files["report.json"] = report.to_json() + "\n"
     written = write_tree(files, out_dir)
     return BuildResult(Path(out_dir), written, qm, report, analysis, seconds)
+
+
+def _check_targets(targets: Sequence[str]) -> str:
+    """Validate the target specs and that the cross tools are installed; the first core's name."""
+    from .ctarget import parse_target_spec
+    from .toolchain import ToolchainError, missing_reason
+
+    names = [parse_target_spec(t)[0] for t in targets]  # unknown core / level -> ToolchainError
+    reason = missing_reason("arm-none-eabi-gcc", "qemu-system-arm")
+    if reason:
+        raise ToolchainError(reason)  # the sentence validate's target runners raise
+    return names[0]

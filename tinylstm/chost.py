@@ -533,6 +533,48 @@ def run_c(
     return y, result
 
 
+def run_c_steps(
+    exe: HostExe,
+    x_int8: np.ndarray,
+    trace: bool = False,
+    *,
+    model: int = 0,
+    timeout: float = 600,
+) -> tuple[np.ndarray, dict[str, tuple[CTrace, ...]] | None]:
+    """Stream each row of an int8 batch (ONNX input layout) through ``<prefix>_reset`` then one
+    ``<prefix>_step`` per time step, keeping the output of EVERY step.
+
+    Unlike ``run_c(exe, x, "step")``, which returns what ``run_int`` returns (for a many-to-one
+    model only the output after the last step), ``y`` is ``(B, T, OUTPUT_SIZE)`` int8: what
+    ``step()`` wrote after each step, features in the ONNX output order. ``trace`` as in
+    :func:`run_c`. ``timeout`` (seconds) bounds the one C process, for long streams.
+    """
+    plan = exe.plans[model]
+    rows = _rows_of(plan, x_int8, None)
+    outs = _run_rows(exe, model, rows, "step", trace, timeout)
+    perm = list(plan.output.perm) if plan.output.perm else None
+    y = np.stack([o.y if perm is None else o.y[:, perm] for o in outs]).astype(np.int8)
+    return y, (_traces(plan, outs) if trace else None)
+
+
+def _traces(plan: Plan, outs: Sequence[_RowOut]) -> dict[str, tuple[CTrace, ...]]:
+    """The traced rows' LSTM states, per live layer name, one CTrace (B, T, ...) per direction."""
+    result: dict[str, tuple[CTrace, ...]] = {}
+    slot = 0
+    for k in _layers(plan):
+        n = plan.nodes[k]
+        dirs = []
+        for _ in range(n.num_directions):
+            dirs.append(CTrace(
+                h=np.stack([o.trace[slot][1] for o in outs]),  # type: ignore[index]
+                c=np.stack([o.trace[slot][2] for o in outs]),  # type: ignore[index]
+                valid=np.stack([o.trace[slot][0] for o in outs]),  # type: ignore[index]
+            ))
+            slot += 1
+        result[n.name] = tuple(dirs)
+    return result
+
+
 def host_runner(
     qmodel: QuantizedModel,
     compiler: str = "gcc",
@@ -562,4 +604,4 @@ def host_runner(
     return runner
 
 
-__all__ = ["CTrace", "HostExe", "build_host", "host_runner", "run_c"]
+__all__ = ["CTrace", "HostExe", "build_host", "host_runner", "run_c", "run_c_steps"]

@@ -241,6 +241,9 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--prefix", default="model")
     p.add_argument("--compilers", default="gcc")
+    p.add_argument("--target", default="", help="also validate the C on emulated Cortex-M cores, comma separated, "
+                   "like validate's --target (e.g. cortex-m4,cortex-m55:-O2); the footprint then adds the first "
+                   "core's compiled sizes. Needs arm-none-eabi-gcc and qemu-system-arm")
     p.add_argument("--json", action="store_true")
     _quant_options(p)
 
@@ -252,6 +255,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     res = build(args.model, args.calib, args.output, data=args.data, prefix=args.prefix,
                 compilers=[c for c in args.compilers.split(",") if c],
+                targets=[t for t in args.target.split(",") if t],
                 quantize_options=dict(pre_frac=args.pre_frac, lut_size=args.lut_size,
                                       cell_headroom=args.cell_headroom, observer=args.observer,
                                       percentile=args.percentile))

@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from . import target as tgt
+from .analyze import macs_per_step  # the one definition of MACs per step (tinylstm.analyze)
 from .codegen.plan import Plan, make_plan
 from .errors import DataError
-from .qmodel import QDense, QLstm, QuantizedModel
+from .qmodel import QLstm, QuantizedModel
 from .toolchain import STRICT_FLAGS, ToolchainError
 
 MODES = ("run", "step")
@@ -564,18 +565,6 @@ def run_target(
 
 
 # ---- instruction counts ---------------------------------------------------------------------------
-
-
-def macs_per_step(qmodel: QuantizedModel) -> int:
-    """Multiply-accumulates of one time step: 4 H (I + H) per LSTM direction plus the dense
-    heads (a many-to-one head runs once per sequence; it is counted per step anyway)."""
-    total = 0
-    for n in qmodel.nodes:
-        if isinstance(n, QLstm):
-            total += 4 * n.hidden_size * (n.input_size + n.hidden_size) * n.num_directions
-        elif isinstance(n, QDense):
-            total += int(n.weight.size)
-    return total
 
 
 @dataclass(frozen=True)

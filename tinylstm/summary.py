@@ -1,5 +1,7 @@
 """A plain description of a FloatModel: what `tinylstm inspect` prints (text or JSON).
 
+MACs per step are :func:`tinylstm.analyze.macs_per_step`, the same count `tinylstm analyze` prints.
+
 Names, producer and notes come from the model file: the table shows them through
 :func:`printable`, so no control character of the file reaches the terminal.
 """
@@ -10,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .analyze import MACS_DEFINITION, macs_per_step, node_macs, peephole_mults
 from .ir import (
     ActivationNode,
     DenseNode,
@@ -69,7 +72,8 @@ def summarize(model: FloatModel) -> dict[str, Any]:
                 initial_h="zeros" if all(not d.initial_h.any() for d in n.directions) else "given",
                 initial_c="zeros" if all(not d.initial_c.any() for d in n.directions) else "given",
                 parameters=n.parameters,
-                macs_per_step=n.macs_per_step,
+                macs_per_step=node_macs(n),
+                peephole_mults_per_step=peephole_mults(n),
             )
         elif isinstance(n, LstmStateNode):
             row.update(op=f"LSTM Y_{n.which}", src=n.src)
@@ -79,7 +83,7 @@ def summarize(model: FloatModel) -> dict[str, Any]:
             row.update(op="FeatureGather", src=n.src)
         elif isinstance(n, DenseNode):
             row.update(op="Dense", src=n.src, in_features=int(n.weight.shape[1]),
-                       parameters=n.parameters, macs_per_step=int(n.weight.size))
+                       parameters=n.parameters, macs_per_step=node_macs(n))
         elif isinstance(n, ActivationNode):
             row.update(op=str(n.activation), src=n.src)
         layers.append(row)
@@ -96,7 +100,8 @@ def summarize(model: FloatModel) -> dict[str, Any]:
         "causal": model.causal,
         "layers": layers,
         "parameters": model.parameters,
-        "macs_per_step": model.macs_per_step,
+        "macs_per_step": macs_per_step(model),
+        "peephole_mults_per_step": sum(peephole_mults(n) for n in model.nodes),
         "float32_weight_bytes": 4 * model.parameters,
         "notes": list(model.notes),
     }
@@ -122,7 +127,7 @@ def format_summary(s: dict[str, Any]) -> str:
         if r["op"] == "LSTM":
             bits = [f"{r['input_size']}->{r['hidden_size']}", r["direction"]]
             if r["peepholes"]:
-                bits.append("peepholes")
+                bits.append(f"peepholes (+{r['peephole_mults_per_step']} mults)")
             if r["clip"] is not None:
                 bits.append(f"clip={r['clip']:g}")
             if r["input_forget"]:
@@ -151,7 +156,9 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append(
         f"total     {s['parameters']} parameters ({s['float32_weight_bytes']} bytes as float32), "
         f"{s['macs_per_step']} MACs per time step"
+        + (f" (+{s['peephole_mults_per_step']} peephole multiplies)" if s["peephole_mults_per_step"] else "")
     )
+    lines.append(f"          {MACS_DEFINITION}")
     for note in s["notes"]:
         lines.append(f"note      {note}")
     return "\n".join(printable(line) for line in lines)
