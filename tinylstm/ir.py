@@ -243,9 +243,9 @@ class LstmNode:
 
     @property
     def macs_per_step(self) -> int:
+        """Weight-matrix MACs per step, 4·H·(I+H) per direction (the definition of tinylstm.analyze)."""
         h, i = self.hidden_size, self.input_size
-        per_dir = 4 * h * (i + h) + (3 * h if self.directions[0].p is not None else 0) + 3 * h
-        return per_dir * self.num_directions
+        return 4 * h * (i + h) * self.num_directions
 
 
 @dataclass(frozen=True, eq=False)
