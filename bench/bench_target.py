@@ -44,8 +44,8 @@ def random_lstm(inputs: int, hidden: int, seed: int = 0) -> onnx.ModelProto:
     """x [time, batch, I] -> LSTM (forward, bias) -> Y_h [1, batch, H]."""
     rng = np.random.default_rng(seed)
     H, I = hidden, inputs
-    w = rng.uniform(-1, 1, (1, 4 * H, I)).astype(np.float32) / np.sqrt(I)
-    r = rng.uniform(-1, 1, (1, 4 * H, H)).astype(np.float32) / np.sqrt(H)
+    w = (rng.uniform(-1, 1, (1, 4 * H, I)) / np.sqrt(I)).astype(np.float32)
+    r = (rng.uniform(-1, 1, (1, 4 * H, H)) / np.sqrt(H)).astype(np.float32)
     b = rng.normal(0, 0.3, (1, 8 * H)).astype(np.float32)
     inits = [numpy_helper.from_array(a, n) for a, n in ((w, "W"), (r, "R"), (b, "B"))]
     graph = helper.make_graph(

@@ -32,9 +32,69 @@ def model_section(m: dict[str, Any]) -> list[str]:
         diff = f"{_num(r['max_abs_diff'], '.3g')} / {_num(r.get('mean_abs_diff'), '.2g')}"
         lines.append(f"| {r['runtime']} | {crit} | {diff} | {flash} | {lat} | {ratio} |")
     lines.append("")
+    goals = goal_line(m)
+    if goals:
+        lines += [goals, ""]
     lines += [f"- {n}" for n in m["notes"]]
     lines.append("")
     return lines
+
+
+HOST_C, TFLM, LITERT, SIMULATOR = "tinylstm host C", "TFLM int8", "TFLite int8 (LiteRT)", "tinylstm int8 (simulator)"
+HOST_C8 = "tinylstm host C, int8 LSTM weights"
+
+
+def _row(m: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((r for r in m.get("rows", []) if r["runtime"] == name), None)
+
+
+def goal_ratios(m: dict[str, Any]) -> tuple[float | None, int | None, int | None]:
+    """(TFLM latency / tinylstm host C latency, tinylstm C flash, TFLite flatbuffer bytes)."""
+    c, tflm = _row(m, HOST_C), _row(m, TFLM)
+    ratio = None
+    if c and tflm and c["latency_us"] and tflm["latency_us"]:
+        ratio = tflm["latency_us"] / c["latency_us"]
+    ours = (c or _row(m, SIMULATOR) or {}).get("flash_bytes")
+    return ratio, ours, (tflm or {}).get("flash_bytes")
+
+
+def goal_line(m: dict[str, Any]) -> str:
+    ratio, ours, theirs = goal_ratios(m)
+    if ratio is None and (ours is None or theirs is None):
+        return ""
+    parts = []
+    if ratio is not None:
+        parts.append(f"host latency per sequence TFLM / tinylstm host C = **{ratio:.1f}x** (goal >= 3x)")
+    if ours is not None and theirs is not None:
+        c8 = (_row(m, HOST_C8) or {}).get("flash_bytes")
+        also = "" if c8 is None else f" ({c8:,} B = {c8 / theirs:.2f}x with int8 LSTM weights)"
+        parts.append(f"flash: tinylstm generated C {ours:,} B (code included) vs TFLite flatbuffer {theirs:,} B "
+                     f"(interpreter and kernel code not included) = {ours / theirs:.2f}x{also}")
+    return "Against the issue goals: " + "; ".join(parts) + "."
+
+
+def summary(results: dict[str, Any], names: list[str]) -> list[str]:
+    """One line per model: errors by the task criterion, latency ratio, flash."""
+    lines = ["| model | wrong: float / tinylstm / tinylstm int8 weights / TFLite int8 / TFLM int8 | "
+             "TFLM / tinylstm host C latency | flash: tinylstm C / with int8 LSTM weights / TFLite flatbuffer | "
+             "host C = simulator |", "|---|---|---|---|---|"]
+    for name in names:
+        m = results["models"][name]
+        if m.get("missing"):
+            continue
+        float_row = next((r for r in m["rows"] if r["runtime"].startswith("float")), None)
+        wrong = " / ".join("-" if r is None or r["wrong"] is None else str(r["wrong"])
+                           for r in (float_row, _row(m, SIMULATOR), _row(m, HOST_C8), _row(m, LITERT),
+                                     _row(m, TFLM)))
+        ratio, ours, theirs = goal_ratios(m)
+        n = m["rows"][0]["n"] if m["rows"] else 0
+        lat = "-" if ratio is None else f"{ratio:.1f}x"
+        c8 = (_row(m, HOST_C8) or {}).get("flash_bytes")
+        flash = " / ".join("-" if v is None else f"{v:,}" for v in (ours, c8, theirs)) + " B"
+        same = m.get("c_mismatches")
+        same_s = "-" if same is None else ("yes" if same == 0 else f"**no: {same} differ**")
+        lines.append(f"| {name} | {wrong} (of {n}) | {lat} | {flash} | {same_s} |")
+    return lines + [""]
 
 
 def render(results: dict[str, Any], order: tuple[str, ...] = ()) -> str:
@@ -42,7 +102,11 @@ def render(results: dict[str, Any], order: tuple[str, ...] = ()) -> str:
     lines = [BEGIN, "", f"Machine: {results.get('machine', '?')}.", "",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".", ""]
     rank = {name: k for k, name in enumerate(order)}
-    for name in sorted(results["models"], key=lambda n: (rank.get(n, len(rank)), n)):
+    names = sorted(results["models"], key=lambda n: (rank.get(n, len(rank)), n))
+    lines += ["Summary (details per model below; goals of issue #7: tinylstm int8 accuracy >= TFLite/TFLM, "
+              ">= 3x lower host latency than TFLM, flash below TFLM's):", ""]
+    lines += summary(results, names)
+    for name in names:
         lines += model_section(results["models"][name])
     lines.append(END)
     return "\n".join(lines)

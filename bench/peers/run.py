@@ -13,7 +13,9 @@ test set, every sequence unpadded:
   the rest float);
 - TFLite int8 (LiteRT) and TFLM int8: the tf_keras twin (keras_twin.py) converted to full
   int8 (tflite_int8.py), state reset before every sequence;
-- tinylstm int8 (numpy simulator) and tinylstm host C: HOOKS, see ``tinylstm_runtimes``.
+- tinylstm int8 (numpy simulator) and tinylstm host C (the generated C compiled for the host,
+  gcc -O2, outputs checked equal to the simulator's, latency timed inside the C program): see
+  ``tinylstm_runtimes`` and tinylstm_c.py. Their flash is the generated C's (Cortex-M4 -Os).
 
 and reports the task criterion (adding: |err| < 0.04; classifiers: argmax), the distance to
 float, flash bytes and the median host latency per sequence (batch 1; for the Python
@@ -46,6 +48,8 @@ from tinylstm import tasks  # noqa: E402
 
 MODELS = ("japanese_vowels", "adding_T100", "adding_T400", "temporal_order_6a", "random_h64")
 RESULTS = common.OUT / "results.json"
+SIMULATOR, HOST_C, TFLM = "tinylstm int8 (simulator)", "tinylstm host C", "TFLM int8"
+HOST_C8 = "tinylstm host C, int8 LSTM weights"
 
 
 @dataclass
@@ -58,7 +62,7 @@ class Row:
     max_abs_diff: float | None = None  # vs float onnxruntime, over the scored sequences
     mean_abs_diff: float | None = None
     flash_bytes: int | None = None
-    latency_us: float | None = None  # median per sequence, batch 1, host
+    latency_us: float | None = None  # median per sequence, batch 1, host (preset: measured by the runtime itself)
     note: str = ""
 
 
@@ -71,6 +75,7 @@ class ModelResult:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    c_mismatches: int | None = None  # host C vs simulator, sequences that differ (must be 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -99,52 +104,73 @@ def ort_dynamic_int8(src: Path, dst: Path, per_channel: bool) -> Path:
     return dst
 
 
-def tinylstm_runtimes(fm: Any, model: common.PeerModel) -> list[tuple[Row, Callable[[np.ndarray], np.ndarray]]]:
-    """HOOKS for tinylstm's own int8 path (imported lazily; a missing or changed API prints a
-    line and leaves the row out).
+def tinylstm_runtimes(fm: Any, model: common.PeerModel, limit: int | None, latency_seqs: list[np.ndarray],
+                      work: Path) -> list[tuple[Row, Callable[[np.ndarray], np.ndarray]]]:
+    """tinylstm's own int8 rows (a missing or changed API prints a line and leaves the row out).
 
-    1. numpy simulator: ``tinylstm.quantize.quantize(fm, calib) -> QuantizedModel`` (calib:
-       list of unpadded (1, L, F) sequences) and ``QuantizedModel.run(x) -> float32``;
-       flash bytes until the C emitter lands: every array of the integer model.
-    2. host C: HOOK for the lead -- compile the generated C for the host and run it on the
-       same sequences (bit-exact with the simulator by design, so only its latency is new).
+    1. numpy simulator: ``tinylstm.quantize.quantize(fm, calib)`` (calib: unpadded (1, L, F)
+       sequences) and ``QuantizedModel.run``;
+    2. host C: the generated C compiled for the host (tinylstm_c.host_c); its outputs come from the
+       compiled program (checked equal to the simulator's in run_model) and its latency is timed
+       inside it;
+    3. host C of the model quantized with int8 LSTM weights (``lstm_weight_bits=8``; the default
+       is 16): the flash / accuracy trade-off (first 64 outputs checked against its simulator).
+    The rows' flash is the generated C's footprint (tinylstm_c.c_footprint: weights, tables,
+    params and code; Cortex-M4 -Os when arm-none-eabi-gcc is installed).
     """
+    import tinylstm_c
+
     out: list[tuple[Row, Callable[[np.ndarray], np.ndarray]]] = []
-    # --- HOOK 1: tinylstm int8 numpy simulator ----------------------------------------
     try:
         from tinylstm.quantize import quantize
-    except ImportError:
-        print("tinylstm int8: not available yet")
-        return out
-    try:
+
         t0 = time.perf_counter()
         qm = quantize(fm, common.sequences(model.calib))
         print(f"  tinylstm quantize: {time.perf_counter() - t0:.1f} s")
-        out.append((Row("tinylstm int8 (simulator)", flash_bytes=_array_bytes(qm),
-                        note="all integer-model arrays"), common.in_onnx_layout(fm, qm.run)))
     except Exception as e:  # the API may still be moving
         print(f"tinylstm int8: hook failed ({type(e).__name__}: {e}); wire it in bench/peers/run.py")
         return out
-    # --- HOOK 2: tinylstm generated C, compiled for the host -------------------------
-    print("tinylstm host C: not available yet")
+    try:
+        fp = tinylstm_c.c_footprint(qm, work / "footprint")
+        flash, note = fp.flash_bytes, fp.note
+    except Exception as e:
+        print(f"  tinylstm C footprint failed ({type(e).__name__}: {e})")
+        flash, note = None, f"footprint failed: {type(e).__name__}"
+    out.append((Row(SIMULATOR, flash_bytes=flash, note=note), common.in_onnx_layout(fm, qm.run)))
+    n = model.test.n if limit is None else min(limit, model.test.n)
+    seqs = common.sequences(model.test)[:n]
+    row = _host_c_row(HOST_C, fm, qm, seqs, latency_seqs, work / "host", flash, "the same C", check=0)
+    if row is not None:
+        out.append(row)
+    # the same with int8 LSTM weights (quantize(..., lstm_weight_bits=8)): smaller flash, see docs/peers.md
+    try:
+        qm8 = quantize(fm, common.sequences(model.calib), lstm_weight_bits=8)
+        fp8 = tinylstm_c.c_footprint(qm8, work / "footprint8")
+    except Exception as e:
+        print(f"  tinylstm int8-weight variant failed ({type(e).__name__}: {e})")
+        return out
+    row = _host_c_row(HOST_C8, fm, qm8, seqs, latency_seqs, work / "host8", fp8.flash_bytes, fp8.note, check=64)
+    if row is not None:
+        out.append(row)
     return out
 
 
-def _array_bytes(obj: Any, seen: set[int] | None = None) -> int:
-    """Bytes of every numpy array reachable from a (dataclass) integer model."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return 0
-    seen.add(id(obj))
-    if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
-    if isinstance(obj, (list, tuple)):
-        return sum(_array_bytes(v, seen) for v in obj)
-    if isinstance(obj, dict):
-        return sum(_array_bytes(v, seen) for v in obj.values())
-    if hasattr(obj, "__dataclass_fields__"):
-        return sum(_array_bytes(getattr(obj, f), seen) for f in obj.__dataclass_fields__)
-    return 0
+def _host_c_row(label: str, fm: Any, qm: Any, seqs: list[np.ndarray], latency_seqs: list[np.ndarray], work: Path,
+                flash: int | None, note: str, check: int) -> tuple[Row, Callable[[np.ndarray], np.ndarray]] | None:
+    import tinylstm_c
+
+    try:
+        t0 = time.perf_counter()
+        hc = tinylstm_c.host_c(fm, qm, seqs, latency_seqs, work, check=check)
+    except Exception as e:
+        print(f"{label}: failed ({type(e).__name__}: {e})")
+        return None
+    print(f"  {label}: built, ran and timed in {time.perf_counter() - t0:.1f} s"
+          + ("" if hc.step_us is None else f"; {hc.step_us:.2f} us per step() call")
+          + (f"; {hc.mismatched}/{hc.checked} differ from the simulator" if hc.checked else ""), flush=True)
+    if hc.mismatched:
+        raise SystemExit(f"{label}: {hc.mismatched} of the first {hc.checked} outputs differ from the simulator")
+    return Row(label, flash_bytes=flash, latency_us=hc.latency_us, note=note), hc.run_one
 
 
 # --------------------------------------------------------------------------------------
@@ -179,7 +205,8 @@ def evaluate(rows: list[tuple[Row, Callable[[np.ndarray], np.ndarray]]], model: 
             row.n = pred.shape[0]
         diff = np.abs(pred.astype(np.float64) - ref[: pred.shape[0]])
         row.max_abs_diff, row.mean_abs_diff = float(diff.max()), float(diff.mean())
-        row.latency_us = common.time_per_sequence(run_one, latency_seqs) * 1e6
+        if row.latency_us is None:
+            row.latency_us = common.time_per_sequence(run_one, latency_seqs) * 1e6
         print(f"  {row.runtime:28s} {_fmt_score(row):>16s}  max|d| {row.max_abs_diff:.3g} "
               f"mean {row.mean_abs_diff:.2g}  {row.latency_us:.0f} us/seq  ({time.perf_counter() - t0:.0f} s)",
               flush=True)
@@ -245,9 +272,19 @@ def run_model(model: common.PeerModel, limit: int | None, latency_n: int) -> Mod
         except NotExpressible as e:
             res.notes.append(f"TFLite / TFLM: not expressible: {e}")
 
-        candidates += tinylstm_runtimes(fm, model)
+        candidates += tinylstm_runtimes(fm, model, limit, latency_seqs, Path(tmp))
         preds: dict[str, np.ndarray] = {}
         res.rows += evaluate(candidates, model, ref, limit, latency_seqs, preds)
+        if HOST_C in preds and SIMULATOR in preds:
+            from tinylstm_c import mismatches
+
+            res.c_mismatches = mismatches(preds[HOST_C], preds[SIMULATOR])
+            print(f"  tinylstm host C vs simulator: {res.c_mismatches} of {preds[HOST_C].shape[0]} outputs differ"
+                  + ("" if res.c_mismatches == 0 else "  <-- MISMATCH: the C must equal the simulator"), flush=True)
+            res.notes.append(f"tinylstm host C vs simulator: {res.c_mismatches}/{preds[HOST_C].shape[0]} outputs "
+                             "differ (must be 0); host C latency timed inside the C program (gcc -O2, median of "
+                             "5 `run()` calls per sequence, median over the sequences), the other rows through "
+                             "their Python APIs")
         if "TFLM int8" in preds:
             step = micro.io.out_scale
             lsb = np.abs(preds["TFLM int8"] - preds["TFLite int8 (LiteRT)"]) / step
@@ -298,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     results = load_results()
     results["machine"] = common.machine()
     results["versions"] = common.versions()
+    bad_c = 0
     for name in args.names or MODELS:
         model = common.find_model(name)
         if model is None and name in ("random_h64", "japanese_vowels"):
@@ -311,12 +349,16 @@ def main(argv: list[str] | None = None) -> int:
             results["models"].setdefault(name, {"name": name, "missing": True})
             continue
         res = run_model(model, args.limit, args.latency_n)
+        bad_c += res.c_mismatches or 0
         results["models"][name] = asdict(res) | {"limit": args.limit}
         common.OUT.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if not args.no_doc:
         report.write_doc(results, doc, MODELS)
         print(f"wrote {doc}")
+    if bad_c:
+        print(f"error: {bad_c} host C output(s) differ from the simulator", file=sys.stderr)
+        return 1
     return 0
 
 
