@@ -49,7 +49,7 @@ RUNTIME_SOURCES = ("tl_lstm.c", "tl_heads.c")
 
 # sizes on a 32-bit target (4-byte pointers), for <P>_FLASH_BYTES
 _SIZEOF_LUT = 20
-_SIZEOF_ROW = 24
+_SIZEOF_UNIT = 88
 _SIZEOF_LSTM_PARAMS = 8 + 24 + 4 + 24 + 16 + 3 * _SIZEOF_LUT + 24
 _SIZEOF_DENSE_PARAMS = 36
 _SIZEOF_SOFTMAX_PARAMS = 28
@@ -237,12 +237,16 @@ class _Emitter:
             if all(lut.sym and self.table_ctype(lut) == "uint16_t" for lut in (d.lut_f, d.lut_g, d.lut_h)):
                 fast |= 2  # TL_LSTM_FAST_LUT
             self.lstm_fast[id(d)] = fast
-            lines = [f"    {{{', '.join(c_int(v) for v in r)}}}," for r in rows.reshape(4 * H, 7)]
+            lines = []
+            for j in range(H):
+                u = rows[j]  # (4 gates, 7 columns)
+                fields = ", ".join("{" + ", ".join(c_int(v) for v in u[:, col]) + "}" for col in (0, 2, 1, 3, 4, 5, 6))
+                lines.append(f"    {{{fields}}},")
             self.data.append(
-                f"/* direction {di}: per gate row [unit][gate]: effb_x, mult_x, effb_h, mult_h, bias Q({P}), "
-                f"shift_x, shift_h */\nstatic const tl_lstm_row_t {base}_rows[{4 * H}] = {{\n"
+                f"/* direction {di}: per unit, per gate i, f, g, o: effb_x, effb_h, mult_x, mult_h, bias Q({P}), "
+                f"shift_x, shift_h */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
                 + "\n".join(lines) + "\n};\n")
-            self.flash += _SIZEOF_ROW * 4 * H
+            self.flash += _SIZEOF_UNIT * H
             peep = "0"
             if d.peep is not None:
                 peep = self.array("int16_t", f"{base}_peep", np.asarray(d.peep).T,
@@ -259,7 +263,7 @@ class _Emitter:
                 f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
                 f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
                 f"        .fast = {fast}, /* TL_LSTM_FAST_*: {fast_note(fast)} */\n"
-                f"        .rows = {base}_rows,\n"
+                f"        .units = {base}_units,\n"
                 f"        .peep = {peep},\n"
                 f"        .peep_mult = {{{pm}}}, /* pq * c: Q({k_c}) -> Q({P}) */\n"
                 f"        .peep_shift = {{{ps}}},\n"

@@ -75,6 +75,30 @@ def _atomic_file(path: str | os.PathLike, write) -> None:
             os.unlink(tmp)
 
 
+def _check_output(path: str, *, folder: bool) -> None:
+    """Refuse an output location before any work is done (the writers check again when they write).
+
+    A file output may replace an existing file, never a folder; a folder output may be new (its
+    parent must exist) or an existing folder, where only the files tinylstm generates are
+    replaced (same names) and every other file is left alone.
+    """
+    what = "output folder" if folder else "output file"
+    if not path or "\0" in path:
+        raise OutputPathError(f"{what} path {path!r} is empty or holds a NUL byte")
+    p = Path(path)
+    if folder and (p.exists() or p.is_symlink()) and not p.is_dir():
+        raise OutputPathError(f"{what} '{path}' exists and is not a folder")
+    if not folder and p.is_dir():
+        raise OutputPathError(f"{what} '{path}' is a folder; give a file name inside it")
+    parent = p.absolute().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} '{path}': folder '{parent}' does not exist (tinylstm creates "
+                              "no parent folders)")
+    target = p if folder and p.is_dir() else parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} '{path}': folder '{target}' is not writable (permission denied)")
+
+
 def quant_summary(qm, fm=None, calib_data=None) -> str:
     """Scales per node and, when data is given, the int8-vs-float error on it."""
     from .qmodel import QInput, QLstm
@@ -118,6 +142,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     """Quantize an ONNX LSTM to the integer model (.tlq)."""
     from .data_io import load_dataset
 
+    _check_output(args.output, folder=False)
     fm = _load_float(args.model)
     qm = _quantize(args, fm)
     _atomic_file(args.output, lambda tmp: _save_tlq(qm, tmp))
@@ -151,6 +176,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Emit the C library for an integer model."""
     from .codegen import generate_c
 
+    _check_output(args.output, folder=True)
     qm = _load_qmodel(args.qmodel)
     paths = generate_c(qm, args.output, prefix=args.prefix)
     print(f"wrote {len(paths)} files to {args.output}")
@@ -179,6 +205,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Compare onnxruntime float, the simulator and the compiled C on data."""
     from .validate import validate
 
+    for out in (args.report, args.plot):
+        if out is not None:
+            _check_output(out, folder=False)
     fm = _load_float(args.model)
     if args.qmodel:
         qm = _load_qmodel(args.qmodel)
@@ -252,6 +281,8 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """quantize + generate + validate in one go."""
     from .build import build
+
+    _check_output(args.output, folder=True)
 
     res = build(args.model, args.calib, args.output, data=args.data, prefix=args.prefix,
                 compilers=[c for c in args.compilers.split(",") if c],

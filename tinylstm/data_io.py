@@ -9,17 +9,34 @@ A data *file* (``.npz``) holds
 
 A ``.npy`` file holds ``x`` alone. In memory, an array is taken in the ONNX input's own layout
 (as ``FloatModel.run`` takes it), and a list holds single sequences ``(T, F)`` of any lengths.
+
+Files are read by :func:`read_arrays`, never by unpickling: an array of Python objects is
+refused, and every array's declared size is checked against the bytes the file holds (and
+:data:`MAX_ARRAY_BYTES`) before anything is allocated.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
+import tokenize
+import zipfile
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 
 from .errors import DataError
 from .ir import FloatModel
+
+#: the most bytes one array of a data file may hold (guards against zip bombs and lying headers)
+MAX_ARRAY_BYTES = 1 << 30
+#: the arrays of a data file tinylstm reads (others, e.g. a ``task`` name, are ignored)
+DATA_KEYS = ("x", "lengths", "labels", "y")
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -27,8 +44,8 @@ class Dataset:
     """Sequences as a list of ``(T_i, F)`` float arrays plus optional labels/targets."""
 
     sequences: list[np.ndarray]
-    labels: np.ndarray | None = None
-    targets: list[np.ndarray] | None = None
+    labels: np.ndarray | None = None  # (N,) int
+    targets: list[np.ndarray] | None = None  # N arrays, one sequence's targets each
     source: str = "<array>"
 
     def __len__(self) -> int:
@@ -46,103 +63,273 @@ def load_dataset(source, model: FloatModel | None = None, *, what: str = "data",
                  features: int | None = None) -> Dataset:
     """Load a data file or array (see module doc) and check it against the model's input."""
     feats = features if features is not None else (model.input_features if model is not None else None)
-    name = "<array>"
-    labels = None
-    targets = None
-    if isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-        x, lengths, labels, y = _read_file(name, what)
-        seqs = _split(x, lengths, name, what)
-        if y is not None:
-            targets = [np.asarray(y[i]) for i in range(y.shape[0])]
-    elif isinstance(source, Dataset):
+    if isinstance(source, Dataset):
         return source
-    elif isinstance(source, np.ndarray):
+    if isinstance(source, (str, os.PathLike)):
+        return _from_file(os.fspath(source), what, model, feats)
+    if isinstance(source, np.ndarray):
         if model is None:
             raise DataError(f"{what}: an in-memory array needs the model to know its layout")
-        xc = model.input_view.to_canonical(_finite(np.asarray(source, np.float64), what)) \
-            if _rank_ok(source, model, what) else None
+        _rank_ok(source, model, what)
+        xc = model.input_view.to_canonical(_finite(np.asarray(source), what).astype(np.float64))
         seqs = [xc[i] for i in range(xc.shape[0])]
     elif isinstance(source, (list, tuple)):
-        seqs = [_finite(np.asarray(s, np.float64), what) for s in source]
+        seqs = [_finite(_as_array(s, what, k), what).astype(np.float64) for k, s in enumerate(source)]
         for k, s in enumerate(seqs):
             if s.ndim != 2:
                 raise DataError(f"{what}: sequence {k} has shape {s.shape}; expected (time, features)")
     else:
         raise DataError(f"{what}: expected a .npz/.npy path, an array or a list of arrays, "
                         f"got {type(source).__name__}")
+    _check_sequences(seqs, what, feats)
+    return Dataset(seqs)
+
+
+def _check_sequences(seqs: list[np.ndarray], label: str, feats: int | None) -> None:
     if not seqs:
-        raise DataError(f"{what} ({name}) holds no sequences")
+        raise DataError(f"{label} holds no sequences (N = 0)")
     for k, s in enumerate(seqs):
         if s.shape[0] == 0:
-            raise DataError(f"{what} ({name}): sequence {k} has no time steps")
+            raise DataError(f"{label}: sequence {k} has no time steps (T = 0)")
         if feats is not None and s.shape[1] != feats:
-            raise DataError(f"{what} ({name}): sequences have {s.shape[1]} features; the model "
-                            f"expects {feats}")
-    if labels is not None and labels.shape[0] != len(seqs):
-        raise DataError(f"{what} ({name}): {labels.shape[0]} labels for {len(seqs)} sequences")
-    return Dataset(seqs, labels, targets, name)
+            raise DataError(f"{label}: sequences have {s.shape[1]} features; the model expects {feats}")
 
 
-def _rank_ok(a: np.ndarray, model: FloatModel, what: str) -> bool:
+def _as_array(s: object, what: str, k: int) -> np.ndarray:
+    try:
+        return np.asarray(s)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{what}: sequence {k} is not an array ({e})") from None
+
+
+def _rank_ok(a: np.ndarray, model: FloatModel, what: str) -> None:
     want = len(model.input_view.dims)
     if a.ndim != want:
         raise DataError(f"{what}: array has shape {a.shape}; expected rank {want} in the model's input layout")
-    return True
 
 
-def _finite(a: np.ndarray, what: str) -> np.ndarray:
+def _finite(a: np.ndarray, what: str, key: str = "data") -> np.ndarray:
+    """``a`` if it is real numbers that are finite in float32 (the ONNX input's type)."""
     if a.dtype.kind not in "fiu":
-        raise DataError(f"{what}: data must be numeric, got dtype {a.dtype}")
-    if not np.isfinite(a).all():
-        raise DataError(f"{what}: data contains NaN or Inf")
+        raise DataError(f"{what}: {key} has dtype {a.dtype}; expected float or integer numbers")
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(f"{what}: {key} holds {int(bad.sum())} NaN or Inf value(s), the first "
+                            f"{a[at]} at index {at}")
+    if a.size and a.dtype.kind == "f" and a.dtype.itemsize > 4:  # only float64+ exceeds float32
+        big = np.abs(a) > _F32_MAX
+        if big.any():
+            at = tuple(int(i) for i in np.argwhere(big)[0])
+            raise DataError(f"{what}: {key} holds {a[at]:g} at index {at}, beyond the float32 range "
+                            f"(|x| <= {_F32_MAX:.4g}) of the model's input")
     return a
 
 
-def _read_file(path: str, what: str):
-    if not os.path.isfile(path):
-        raise DataError(f"{what} '{path}': no such file")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{what} '{path}' is not a readable .npy/.npz file ({e})") from None
-    if isinstance(z, np.ndarray):
-        return z, None, None, None
-    with z:
-        keys = set(z.files)
-        if "x" not in keys and ({"seed", "task"} <= keys or "dataset" in keys):
-            # a task-file recipe (tinylstm.datasets): regenerated and checked against its hashes
-            from .datasets import load_task_file
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+def _from_file(path: str, what: str, model: FloatModel | None, feats: int | None) -> Dataset:
+    label = f"{what} '{path}'"
+    names, arrays = read_arrays(path, what, DATA_KEYS)
+    if "x" not in names and ({"seed", "task"} <= names or "dataset" in names):
+        # a task-file recipe (tinylstm.datasets): regenerated and checked against its hashes
+        from .datasets import load_task_file
 
-            td = load_task_file(path)
-            y = td.y if td.y.size else None
-            return td.x, td.lengths, td.labels, y
-        if "x" not in keys:
-            raise DataError(f"{what} '{path}' has arrays {sorted(keys)}; expected 'x' (N, T, F)")
-        x = z["x"]
-        lengths = z["lengths"] if "lengths" in keys else None
-        labels = z["labels"] if "labels" in keys else None
-        y = z["y"] if "y" in keys else None
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.dtype.kind not in "iu" or labels.ndim != 1:
-            raise DataError(f"{what} '{path}': 'labels' must be a 1-D integer array")
-    return x, lengths, labels, y
-
-
-def _split(x: np.ndarray, lengths, path: str, what: str) -> list[np.ndarray]:
-    x = _finite(np.asarray(x), f"{what} '{path}'")
+        td = load_task_file(path)
+        arrays = {"x": td.x, "lengths": td.lengths}
+        if td.labels is not None:
+            arrays["labels"] = td.labels
+        if td.y.size:
+            arrays["y"] = td.y
+    elif "x" not in names:
+        shown = sorted(names)[:10] + (["..."] if len(names) > 10 else [])
+        raise DataError(f"{label} has arrays {shown}; expected 'x' (N, T, F) and optional "
+                        "'lengths', 'labels', 'y'")
+    x = _finite(arrays["x"], label, "'x'")
     if x.ndim != 3:
-        raise DataError(f"{what} '{path}': 'x' has shape {x.shape}; expected (N, T, F)")
-    x = x.astype(np.float64)
-    if lengths is None:
-        return [x[i] for i in range(x.shape[0])]
-    lens = np.asarray(lengths)
-    if lens.dtype.kind not in "iu" or lens.shape != (x.shape[0],):
-        raise DataError(f"{what} '{path}': 'lengths' must be {x.shape[0]} integers")
-    if (lens < 1).any() or (lens > x.shape[1]).any():
-        raise DataError(f"{what} '{path}': 'lengths' must lie in [1, {x.shape[1]}]")
-    return [x[i, : int(n)] for i, n in enumerate(lens)]
+        raise DataError(f"{label}: 'x' has shape {x.shape}; expected (N, T, F) = "
+                        "(sequences, time steps, features)")
+    if feats is not None and x.shape[2] != feats and x.shape[0] and x.shape[1]:
+        raise DataError(f"{label}: 'x' has {x.shape[2]} features (shape {x.shape}); the model "
+                        f"expects {feats}")
+    n, steps = x.shape[0], x.shape[1]
+    if n and not steps:
+        raise DataError(f"{label}: 'x' has shape {x.shape}: no time steps (T = 0)")
+    lengths = _check_lengths(arrays["lengths"], n, steps, label) if "lengths" in arrays else None
+    labels = _check_labels(arrays["labels"], n, model, label) if "labels" in arrays else None
+    y = _check_targets(arrays["y"], n, model, label) if "y" in arrays else None
+    xf = x.astype(np.float64)
+    seqs = [xf[i] if lengths is None else xf[i, : int(lengths[i])] for i in range(n)]
+    _check_sequences(seqs, label, feats)
+    targets = [np.asarray(y[i]) for i in range(n)] if y is not None else None
+    return Dataset(seqs, labels, targets, path)
+
+
+def _check_lengths(lens: np.ndarray, n: int, steps: int, label: str) -> np.ndarray:
+    if lens.dtype.kind not in "iu" or lens.shape != (n,):
+        raise DataError(f"{label}: 'lengths' must be (N,) = ({n},) integers; got shape {lens.shape} "
+                        f"dtype {lens.dtype}")
+    bad = (lens < 1) | (lens > steps)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{label}: 'lengths' must lie in [1, {steps}] (T of 'x'); got {lens[i]} at "
+                        f"index {i}")
+    return lens.astype(np.int64)
+
+
+def _classes(model: FloatModel | None) -> int | None:
+    """Class count when the model is a classifier (one score vector per sequence)."""
+    if model is None or model.many_to_many or model.output_features < 2:
+        return None
+    return int(model.output_features)
+
+
+def _check_labels(labels: np.ndarray, n: int, model: FloatModel | None, label: str) -> np.ndarray:
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:
+        raise DataError(f"{label}: 'labels' must be (N,) integers; got shape {labels.shape} "
+                        f"dtype {labels.dtype}")
+    if labels.shape[0] != n:
+        raise DataError(f"{label}: 'labels' has {labels.shape[0]} entries for {n} sequences")
+    classes = _classes(model)
+    high = classes - 1 if classes is not None else None
+    bad = (labels < 0) | (labels > high) if high is not None else labels < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        rng = f"[0, {high}] (the model has {classes} outputs)" if high is not None else ">= 0"
+        raise DataError(f"{label}: 'labels' must lie in {rng}; got {labels[i]} at index {i}")
+    return labels.astype(np.int64)
+
+
+def _check_targets(y: np.ndarray, n: int, model: FloatModel | None, label: str) -> np.ndarray:
+    if y.dtype.kind not in "fiu":
+        raise DataError(f"{label}: 'y' has dtype {y.dtype}; expected float or integer targets")
+    if y.ndim < 1 or y.shape[0] != n:
+        raise DataError(f"{label}: 'y' has shape {y.shape}; expected ({n}, ...), the targets of "
+                        f"each of the {n} sequences")
+    _finite(y, label, "'y'")
+    if model is not None and not model.many_to_many and n:
+        per = int(np.prod(y.shape[1:], dtype=np.int64))
+        if per != model.output_features:
+            raise DataError(f"{label}: 'y' has {per} values per sequence (shape {y.shape}); the "
+                            f"model outputs {model.output_features}")
+    return y
+
+
+# --------------------------------------------------------------------------------------
+# .npz / .npy without pickles
+# --------------------------------------------------------------------------------------
+def read_arrays(path: str | os.PathLike, what: str,
+                keys: Iterable[str] | None = None) -> tuple[set[str], dict[str, np.ndarray]]:
+    """The names of the arrays in an ``.npz`` (``{'x'}`` for an ``.npy``) and those of ``keys``
+    (all of them when ``keys`` is None).
+
+    Never unpickles: object arrays are refused from their header. Each array's declared size
+    is checked against :data:`MAX_ARRAY_BYTES` and against the bytes the file holds before
+    anything is allocated. Every failure is a :class:`DataError` naming the file (and the array).
+    """
+    path = os.fspath(path)
+    label = f"{what} '{path}'"
+    kind = _file_kind(path, label)
+    wanted = None if keys is None else list(keys)
+    try:
+        if kind == "npy":
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                want_x = wanted is None or "x" in wanted
+                return {"x"}, ({"x": _read_npy(f, size, "x", label)} if want_x else {})
+        with zipfile.ZipFile(path) as z:
+            members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
+                       for i in z.infolist()}
+            out: dict[str, np.ndarray] = {}
+            for key in (members if wanted is None else wanted):
+                info = members.get(key)
+                if info is None:
+                    continue
+                if info.file_size > MAX_ARRAY_BYTES:
+                    raise DataError(f"{label}: array '{key}' unpacks to {_size(info.file_size)}; "
+                                    f"tinylstm reads data arrays up to {_size(MAX_ARRAY_BYTES)}")
+                with z.open(info) as f:
+                    out[key] = _read_npy(f, info.file_size, key, label)
+            return set(members), out
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{label}: not enough memory to load it") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError) as e:
+        raise DataError(f"{label} is not a readable .{kind} file (damaged or truncated: "
+                        f"{_reason(e)})") from None
+
+
+def _file_kind(path: str, label: str) -> str:
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{label} is not a regular file")
+        if st.st_size == 0:
+            raise DataError(f"{label} is empty")
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except FileNotFoundError:
+        raise DataError(f"{label}: no such file") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise DataError(f"{label}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    if head.startswith(b"PK"):
+        return "npz"
+    if head == b"\x93NUMPY":
+        return "npy"
+    raise DataError(f"{label} is not an .npz or .npy file (no zip or NumPy signature; tinylstm "
+                    "never loads pickles or text)")
+
+
+def _read_npy(f: IO[bytes], size: int, key: str, label: str) -> np.ndarray:
+    """One ``.npy`` stream: header checked first, then exactly the declared bytes read."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise DataError(f"{label}: array '{key}' has .npy format version {version}; supported: "
+                            "1.0, 2.0")
+    except DataError:
+        raise
+    except (ValueError, SyntaxError, tokenize.TokenError, TypeError, RecursionError, EOFError) as e:
+        raise DataError(f"{label}: array '{key}' has no readable .npy header ({_reason(e)})") from None
+    if dtype.hasobject:
+        raise DataError(f"{label}: array '{key}' holds Python objects (dtype {dtype}); tinylstm never "
+                        "unpickles data: store numbers")
+    if any(d < 0 for d in shape) or dtype.itemsize == 0:
+        raise DataError(f"{label}: array '{key}' declares shape {shape} of {dtype}")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise DataError(f"{label}: array '{key}' declares shape {shape} of {dtype} ({_size(nbytes)}); "
+                        f"tinylstm reads data arrays up to {_size(MAX_ARRAY_BYTES)}")
+    data = f.read(nbytes) if nbytes else b""
+    if len(data) < nbytes:
+        raise DataError(f"{label}: array '{key}' declares shape {shape} of {dtype} ({nbytes} bytes) "
+                        f"but holds {len(data)} bytes")
+    a = np.frombuffer(bytearray(data), dtype=dtype, count=count) if count else np.empty(0, dtype)
+    return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _size(nbytes: int) -> str:
+    for unit, k in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if nbytes >= 1 << k:
+            return f"{nbytes / (1 << k):.4g} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _reason(e: BaseException) -> str:
+    """A short one-line reason from a library exception."""
+    msg = e.args[0] if isinstance(e, tokenize.TokenError) and e.args else e
+    text = " ".join(str(msg).split()) or type(e).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def to_model_layout(model: FloatModel, batch: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,10 +121,59 @@ def save_reference(path: str | Path, data: TaskData, *, dataset: str, split: str
     )
 
 
-def _check_hashes(path: Path, data: TaskData, z: np.lib.npyio.NpzFile, what: str) -> TaskData:
-    if array_sha256(data.x) != str(z["x_sha256"]) or array_sha256(data.y) != str(z["y_sha256"]):
+def _check_hashes(path: Path, data: TaskData, arrays: dict[str, np.ndarray], what: str) -> TaskData:
+    want = (_field(arrays, "x_sha256", path, str), _field(arrays, "y_sha256", path, str))
+    if (array_sha256(data.x), array_sha256(data.y)) != want:
         raise DataError(f"{path}: {what} gave different data than when the file was written")
     return data
+
+
+#: bounds of a recipe (the adding-problem test set: 2560 sequences of up to 440 steps)
+MAX_RECIPE_SEQUENCES = 1_000_000
+MAX_RECIPE_STEPS = 100_000
+MAX_RECIPE_VALUES = 50_000_000  # n * max(T, 100)
+
+
+def _field(arrays: dict[str, np.ndarray], key: str, path: Path, kind: type) -> Any:
+    """A scalar field of a task file: an int, or a str."""
+    if key not in arrays:
+        raise DataError(f"{path}: the task file has no field '{key}'")
+    a = arrays[key]
+    want = "iu" if kind is int else "U"
+    if a.shape != () or a.dtype.kind not in want:
+        raise DataError(f"{path}: field '{key}' must be a scalar {kind.__name__}; got shape {a.shape} "
+                        f"dtype {a.dtype}")
+    return kind(a[()])
+
+
+def _recipe(path: Path, arrays: dict[str, np.ndarray]) -> TaskData:
+    task = _field(arrays, "task", path, str)
+    n, T, seed = (_field(arrays, k, path, int) for k in ("n", "T", "seed"))
+    if not 1 <= n <= MAX_RECIPE_SEQUENCES:
+        raise DataError(f"{path}: recipe field 'n' = {n} must lie in [1, {MAX_RECIPE_SEQUENCES}]")
+    if T != -1 and not 1 <= T <= MAX_RECIPE_STEPS:
+        raise DataError(f"{path}: recipe field 'T' = {T} must be -1 (task default) or lie in "
+                        f"[1, {MAX_RECIPE_STEPS}]")
+    if n * max(T, 100) > MAX_RECIPE_VALUES:
+        raise DataError(f"{path}: recipe fields 'n' = {n} and 'T' = {T} ask for more than "
+                        f"{MAX_RECIPE_VALUES} time steps in all")
+    if not 0 <= seed < 2**63:
+        raise DataError(f"{path}: recipe field 'seed' = {seed} must lie in [0, 2^63)")
+    try:
+        data = generate(task, n, seed, None if T < 0 else T)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+    return _check_hashes(path, data, arrays, f"regenerating {task} (n={n}, T={T}, seed={seed}) "
+                         "(numpy's random stream changed?)")
+
+
+def _reference(path: Path, arrays: dict[str, np.ndarray]) -> TaskData:
+    dataset, split = _field(arrays, "dataset", path, str), _field(arrays, "split", path, str)
+    try:
+        bundled = _bundled(dataset, split)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+    return _check_hashes(path, bundled, arrays, f"the bundled {dataset!r} {split} split")
 
 
 def save_arrays(path: str | Path, data: TaskData, *, with_targets: bool = True) -> None:
@@ -145,30 +195,30 @@ def load_task_file(path: str | Path) -> TaskData:
 
     Calibration files have no targets: their ``y`` is an empty (n, 0) array.
     """
+    from .data_io import read_arrays
+
     path = Path(path)
-    try:
-        z = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz task file ({exc})") from exc
-    with z:
-        keys = set(z.files)
-        if "seed" in keys:
-            task, n, T, seed = str(z["task"]), int(z["n"]), int(z["T"]), int(z["seed"])
-            data = generate(task, n, seed, None if T < 0 else T)
-            return _check_hashes(path, data, z, f"regenerating {task} (n={n}, T={T}, seed={seed}) "
-                                 "(numpy's random stream changed?)")
-        if "dataset" in keys:
-            dataset, split = str(z["dataset"]), str(z["split"])
-            return _check_hashes(path, _bundled(dataset, split), z,
-                                 f"the bundled {dataset!r} {split} split")
-        if not {"x", "lengths"} <= keys:
-            raise DataError(f"{path}: a task file needs 'x' and 'lengths' (or a recipe 'seed', "
-                            "or a bundled 'dataset')")
-        x = z["x"]
-        lengths = z["lengths"].astype(np.int64)
-        name = str(z["task"]) if "task" in keys else path.stem
-        y = z["y"] if "y" in keys else np.zeros((x.shape[0], 0), dtype=np.float32)
-        labels = z["labels"].astype(np.int64) if "labels" in keys else None
+    if not path.is_file():
+        raise DataError(f"{path}: not a readable .npz task file (no such file)")
+    keys = ("task", "n", "T", "seed", "x_sha256", "y_sha256", "dataset", "split", "x", "lengths",
+            "y", "labels")
+    names, arrays = read_arrays(path, "task file", keys)
+    if "seed" in names:
+        return _recipe(path, arrays)
+    if "dataset" in names:
+        return _reference(path, arrays)
+    if not {"x", "lengths"} <= names:
+        raise DataError(f"{path}: a task file needs 'x' and 'lengths' (or a recipe 'seed', "
+                        "or a bundled 'dataset')")
+    x = arrays["x"]
+    lengths = arrays["lengths"]
+    if lengths.dtype.kind not in "iu" or x.dtype.kind not in "fiu":
+        raise DataError(f"{path}: 'x' must be numbers and 'lengths' integers; got dtypes {x.dtype} "
+                        f"and {lengths.dtype}")
+    lengths = lengths.astype(np.int64)
+    name = _field(arrays, "task", path, str) if "task" in names else path.stem
+    y = arrays["y"] if "y" in names else np.zeros((x.shape[0] if x.ndim else 0, 0), dtype=np.float32)
+    labels = arrays["labels"].astype(np.int64) if "labels" in names else None
     if x.ndim != 3 or lengths.shape != (x.shape[0],):
         raise DataError(f"{path}: x must be (n, Tmax, features) with lengths (n,); got "
                         f"{x.shape} and {lengths.shape}")

@@ -3,13 +3,50 @@
 Every error a user can provoke with a model, data or options is a :class:`TinyLstmError`.
 The CLI prints ``error: <message>`` on one line and exits non-zero for these; anything
 else is a bug in tinylstm.
+
+Messages quote model names, file names and paths, which may hold any character: the family
+escapes every character a terminal would interpret or hide (:func:`printable`), so
+``str(error)`` is safe to print from the Python API too.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every character a terminal would interpret or hide escaped.
+
+    Control characters (C0, C1, DEL), line/paragraph separators, format characters (e.g.
+    bidirectional overrides), surrogates and unassigned code points become ``\\xNN``,
+    ``\\uNNNN`` or ``\\UNNNNNNNN``; a plain space and the characters of ``keep`` stay.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in keep else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
 
 class TinyLstmError(Exception):
-    """Base class of every error tinylstm raises on purpose."""
+    """Base class of every error tinylstm raises on purpose.
+
+    String arguments are stored escaped (:func:`printable`); a subclass whose messages carry
+    trusted multi-line text (e.g. compiler output) may list the characters it keeps in
+    :attr:`keep_controls`.
+    """
+
+    #: control characters left as they are in this class's messages (e.g. "\n")
+    keep_controls: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*(printable(a, self.keep_controls) if isinstance(a, str) else a for a in args),
+                         **kwargs)
 
 
 class ModelFormatError(TinyLstmError):

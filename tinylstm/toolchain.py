@@ -28,7 +28,9 @@ SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
 
 
 class ToolchainError(TinyLstmError):
-    """A compiler or emulator is missing or failed."""
+    """A compiler or emulator is missing or failed (its message keeps the tool's line breaks)."""
+
+    keep_controls = "\n"
 
 
 def which(tool: str) -> str | None:

@@ -264,26 +264,29 @@ static int32_t tl_lut_sym16(int32_t x, const tl_lut_t *lut)
     if (j >= lut->n) {
         v = t[lut->n];
     } else {
+        const uint32_t mask = ((uint32_t)1 << sh) - 1u;
         const int32_t t0 = t[j];
-        v = t0 + tl_round_shift32(((int32_t)t[j + 1] - t0) * (u & (int32_t)((((uint32_t)1) << sh) - 1u)), sh);
+        const int32_t d = ((int32_t)t[j + 1] - t0) * (int32_t)((uint32_t)u & mask);
+        const int32_t q = d >> sh; /* d / 2^sh rounded half to even (tl_round_shift32) */
+        v = t0 + q + (int32_t)((((uint32_t)d & mask) + (mask >> 1) + ((uint32_t)q & 1u)) >> sh);
     }
     return x < 0 ? 2 * (int32_t)t[0] - v : v;
 }
 
 /* z[g] (g = i, f, g, o) of a unit from its accumulators: requant(acc_x) + requant(acc_h) + bias. */
-static void tl_unit_preact(const tl_lstm_row_t *row, int32_t fast, const int32_t ax[4], const int32_t ah[4],
+static void tl_unit_preact(const tl_lstm_unit_t *u, int32_t fast, const int32_t ax[4], const int32_t ah[4],
                            int32_t z[4])
 {
     int32_t g;
     if (fast) {
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], row[g].mult_x, row[g].shift_x)
-                   + tl_requant_odd(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
+            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->shift_h[g])
+                   + u->bias[g];
         }
     } else {
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_hot(ax[g], row[g].mult_x, row[g].shift_x)
-                   + tl_requant_hot(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
+            z[g] = tl_requant_hot(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_hot(ah[g], u->mult_h[g], u->shift_h[g])
+                   + u->bias[g];
         }
     }
 }
@@ -313,33 +316,9 @@ static void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, i
     }
 }
 
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
-/* v * 2^a (a in [0, 62]) as 64-bit words, no 64-bit shift (libgcc would be called). */
-static inline void tl_shl_words(int32_t v, int32_t a, int32_t *hi, uint32_t *lo)
+/* sat16(round_shift(hi:lo, s)) for the cell's sum hi:lo (< 2^54 in magnitude), on 32-bit words. */
+static int16_t tl_cell_round(int32_t hi, uint32_t lo, int32_t s)
 {
-    if (a <= 0) {
-        *hi = v >> 31;
-        *lo = (uint32_t)v;
-    } else if (a < 32) {
-        *hi = v >> (32 - a);
-        *lo = (uint32_t)v << a;
-    } else {
-        *hi = (int32_t)((uint32_t)v << (a - 32));
-        *lo = 0u;
-    }
-}
-
-/* c' = sat16(round_shift((f*c << a_fc) + (i*g << a_ig), s_c)): one rounding (spec sec. 7),
- * on 32-bit words: the sum (< 2^54) as hi:lo, then the rounded quotient saturated. */
-static int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
-{
-    int32_t h1, h2, hi;
-    uint32_t l1, l2, lo;
-    const int32_t s = p->s_c;
-    tl_shl_words(gf * c_old, p->a_fc, &h1, &l1);
-    tl_shl_words(gi * gg, p->a_ig, &h2, &l2);
-    lo = l1 + l2;
-    hi = (int32_t)((uint32_t)h1 + (uint32_t)h2 + (lo < l1 ? 1u : 0u));
     if (s <= 0) {
         /* no rounding: the sum itself */
         if (hi != ((int32_t)lo >> 31)) {
@@ -368,20 +347,54 @@ static int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, i
     /* s >= 32: the quotient of a sum < 2^54 fits int32 */
     return tl_sat16(tl_round_shift_words(hi, lo, s));
 }
+
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+/* v * 2^a (a in [0, 62]) as 64-bit words, no 64-bit shift (libgcc would be called). */
+static inline void tl_shl_words(int32_t v, int32_t a, int32_t *hi, uint32_t *lo)
+{
+    if (a <= 0) {
+        *hi = v >> 31;
+        *lo = (uint32_t)v;
+    } else if (a < 32) {
+        *hi = v >> (32 - a);
+        *lo = (uint32_t)v << a;
+    } else {
+        *hi = (int32_t)((uint32_t)v << (a - 32));
+        *lo = 0u;
+    }
+}
+
+/* c' = sat16(round_shift((f*c << a_fc) + (i*g << a_ig), s_c)): one rounding (spec sec. 7),
+ * on 32-bit words: the sum (< 2^54) as hi:lo, then the rounded quotient saturated. */
+static int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
+{
+    int32_t h1, h2;
+    uint32_t l1, l2, lo;
+    tl_shl_words(gf * c_old, p->a_fc, &h1, &l1);
+    tl_shl_words(gi * gg, p->a_ig, &h2, &l2);
+    lo = l1 + l2;
+    return tl_cell_round((int32_t)((uint32_t)h1 + (uint32_t)h2 + (lo < l1 ? 1u : 0u)), lo, p->s_c);
+}
 #else
-/* The same on a core with a 32x32 -> 64 multiply and inline 64-bit shifts. The left shifts
- * are done on uint64 (a shift of a negative int64 is undefined in C99); the sum is < 2^54. */
+/* The same with a 32x32 -> 64 multiply: for shifts up to 15 the sum is one SMULL + SMLAL of
+ * f * (c << a_fc) and i * (g << a_ig) (|c|, |g| <= 2^15: the shifted factors fit int32); else
+ * 64-bit shifts on uint64 (a shift of a negative int64 is undefined in C99). */
 TL_ALWAYS_INLINE int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int32_t gf, int32_t gg, int32_t c_old)
 {
-    const int64_t fc = (int64_t)((uint64_t)(int64_t)(gf * c_old) << p->a_fc);
-    const int64_t ig = (int64_t)((uint64_t)(int64_t)(gi * gg) << p->a_ig);
-    return tl_sat16(tl_round_shift(fc + ig, p->s_c));
+    int64_t sum;
+    if (p->a_fc <= 15 && p->a_ig <= 15) {
+        sum = (int64_t)gf * (int64_t)(c_old * ((int32_t)1 << p->a_fc))
+              + (int64_t)gi * (int64_t)(gg * ((int32_t)1 << p->a_ig));
+    } else {
+        sum = (int64_t)((uint64_t)(int64_t)(gf * c_old) << p->a_fc) + (int64_t)((uint64_t)(int64_t)(gi * gg) << p->a_ig);
+    }
+    return tl_cell_round((int32_t)(sum >> 32), (uint32_t)((uint64_t)sum & 0xFFFFFFFFu), p->s_c);
 }
 #endif
 
-/* The four gate accumulators of unit j (row = p->rows + 4 j) from the widened x (vx) and h (vh);
+/* The four gate accumulators of unit j (u = p->units + j) from the widened x (vx) and h (vh);
  * bx, bh: the int16 weights' bias corrections from tl_unpack_quads. */
-TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl_lstm_row_t *row, const int16_t *vx,
+TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl_lstm_unit_t *u, const int16_t *vx,
                         const int16_t *vh, uint32_t bx, uint32_t bh, int32_t ax[4], int32_t ah[4])
 {
     const int32_t qx = (p->input_size + 3) >> 2;
@@ -394,8 +407,8 @@ TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl
         bh = 0u;
     }
     for (g = 0; g < 4; ++g) {
-        ax[g] = (int32_t)((uint32_t)row[g].effb_x + bx); /* modulo 2^32: the kernels' sums wrap back */
-        ah[g] = (int32_t)((uint32_t)row[g].effb_h + bh);
+        ax[g] = (int32_t)((uint32_t)u->effb_x[g] + bx); /* modulo 2^32: the kernels' sums wrap back */
+        ah[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
     }
     if (p->wx16 != 0) {
         tl_mac4_w16(p->wx16 + 16 * qx * j, vx, qx, ax);
@@ -417,18 +430,18 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
     int16_t *const vx = scratch;
     int16_t *const vh = scratch + 4 * qx;
     int8_t *const hn = (int8_t *)(vh + 4 * qh);
-    const tl_lstm_row_t *row = p->rows;
+    const tl_lstm_unit_t *u = p->units;
     const int32_t fast_rq = p->fast & TL_LSTM_FAST_REQUANT;
     int32_t j;
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
-    for (j = 0; j < n_h; ++j, row += 4) {
+    for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], z[4];
         int32_t gi, gf, gg, go, act, rq;
         int16_t c_new;
         /* 1: gate pre-activations and i, f, g */
-        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
-        tl_unit_preact(row, fast_rq, ax, ah, z);
+        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
+        tl_unit_preact(u, fast_rq, ax, ah, z);
         tl_unit_gates(p, j, c[j], z, &gi, &gf, &gg);
         /* 2: cell */
         c_new = tl_unit_cell(p, gi, gf, gg, c[j]);
@@ -456,23 +469,6 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
     }
 }
 
-/* Table lookup of a point-symmetric uint16 half table, forced inline (tl_lut_sym16). */
-TL_ALWAYS_INLINE int32_t tl_lut_sym16_hot(int32_t x, const uint16_t *t, int32_t n, int32_t sh, uint32_t mask)
-{
-    const int32_t u = x < 0 ? -x : x;
-    const int32_t j = u >> sh;
-    int32_t v;
-    if (j >= n) {
-        v = t[n];
-    } else {
-        const int32_t t0 = t[j];
-        const int32_t d = ((int32_t)t[j + 1] - t0) * (int32_t)((uint32_t)u & mask);
-        const int32_t q = d >> sh; /* d / 2^sh rounded half to even (tl_round_shift32); mask = 2^sh - 1 */
-        v = t0 + q + (int32_t)((((uint32_t)d & mask) + (mask >> 1) + ((uint32_t)q & 1u)) >> sh);
-    }
-    return x < 0 ? 2 * (int32_t)t[0] - v : v;
-}
-
 void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
     const int32_t n_h = p->hidden_size;
@@ -481,33 +477,31 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
     int16_t *const vx = scratch;
     int16_t *const vh = scratch + 4 * qx;
     int8_t *const hn = (int8_t *)(vh + 4 * qh);
-    const tl_lstm_row_t *row = p->rows;
-    const uint16_t *const tf = p->lut_f.u16, *const tg = p->lut_g.u16, *const th = p->lut_h.u16;
-    const int32_t nf = p->lut_f.n, ng = p->lut_g.n, nh = p->lut_h.n;
-    const int32_t sf = p->lut_f.shift, sg = p->lut_g.shift, sh = p->lut_h.shift;
-    const uint32_t mf = ((uint32_t)1 << sf) - 1u, mg = ((uint32_t)1 << sg) - 1u, mh = ((uint32_t)1 << sh) - 1u;
+    const tl_lstm_unit_t *u = p->units;
     const int32_t has_clip = p->has_clip, clip = p->clip_q;
     int32_t j;
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
-    for (j = 0; j < n_h; ++j, row += 4) {
+    for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], z[4];
         int32_t g, gi, gf, gg, go, act;
-        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
+        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], row[g].mult_x, row[g].shift_x)
-                   + tl_requant_odd(ah[g], row[g].mult_h, row[g].shift_h) + row[g].bias;
-            if (has_clip) {
+            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->shift_h[g])
+                   + u->bias[g];
+        }
+        if (has_clip) {
+            for (g = 0; g < 4; ++g) {
                 z[g] = tl_sat(z[g], -clip, clip);
             }
         }
-        gi = tl_lut_sym16_hot(z[0], tf, nf, sf, mf);
-        gf = tl_lut_sym16_hot(z[1], tf, nf, sf, mf);
-        gg = tl_lut_sym16_hot(z[2], tg, ng, sg, mg);
-        go = tl_lut_sym16_hot(z[3], tf, nf, sf, mf);
+        gi = tl_lut_sym16(z[0], &p->lut_f);
+        gf = tl_lut_sym16(z[1], &p->lut_f);
+        gg = tl_lut_sym16(z[2], &p->lut_g);
+        go = tl_lut_sym16(z[3], &p->lut_f);
         /* cell (spec sec. 7): one rounding of the exact sum, on int64 */
         c[j] = tl_unit_cell(p, gi, gf, gg, c[j]);
-        act = tl_lut_sym16_hot(c[j], th, nh, sh, mh);
+        act = tl_lut_sym16(c[j], &p->lut_h);
         hn[j] = tl_sat8(p->h_zero_point + tl_requant_odd(go * act, p->h_mult, p->h_shift));
     }
     for (j = 0; j < n_h; ++j) {
@@ -521,14 +515,14 @@ void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *
     const int32_t n_h = p->hidden_size;
     int16_t *const vx = scratch;
     int16_t *const vh = scratch + 4 * ((p->input_size + 3) >> 2);
-    const tl_lstm_row_t *row = p->rows;
+    const tl_lstm_unit_t *u = p->units;
     int32_t j, g;
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
-    for (j = 0; j < n_h; ++j, row += 4) {
+    for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], zj[4];
-        tl_unit_acc(p, j, row, vx, vh, bx, bh, ax, ah);
-        tl_unit_preact(row, p->fast & TL_LSTM_FAST_REQUANT, ax, ah, zj);
+        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
+        tl_unit_preact(u, p->fast & TL_LSTM_FAST_REQUANT, ax, ah, zj);
         tl_unit_gates(p, j, c[j], zj, &gates[j], &gates[n_h + j], &gates[2 * n_h + j]);
         for (g = 0; g < 4; ++g) {
             z[g * n_h + j] = zj[g];

@@ -46,16 +46,16 @@
 /** @brief tl_lstm_params_t.fast: the tables lut_f, lut_g and lut_h are symmetric uint16 tables. */
 #define TL_LSTM_FAST_LUT 2
 
-/** @brief Requantization constants of one gate row (row r = unit j, gate g in i, f, g, o). */
+/** @brief Requantization constants of one hidden unit j, per gate g in i, f, g, o (row g*H + j). */
 typedef struct {
-    int32_t effb_x; /**< -zp_x * sum_k W[r, k]: input accumulator start, int32 */
-    int32_t mult_x; /**< acc_x (s_x * s_W[r]) -> Q(P): mult in [2^30, 2^31) or 0 */
-    int32_t effb_h; /**< -zp_h * sum_k R[r, k] */
-    int32_t mult_h; /**< acc_h (s_h * s_R[r]) -> Q(P) */
-    int32_t bias;   /**< gate bias, Q(P) */
-    int8_t shift_x; /**< right shift paired with mult_x, [0, 62] */
-    int8_t shift_h; /**< right shift paired with mult_h, [0, 62] */
-} tl_lstm_row_t;
+    int32_t effb_x[4]; /**< -zp_x * sum_k W[r, k]: input accumulator start, int32 */
+    int32_t effb_h[4]; /**< -zp_h * sum_k R[r, k] */
+    int32_t mult_x[4]; /**< acc_x (s_x * s_W[r]) -> Q(P): mult in [2^30, 2^31) (odd, spec sec. 2) or 0 */
+    int32_t mult_h[4]; /**< acc_h (s_h * s_R[r]) -> Q(P) */
+    int32_t bias[4];   /**< gate bias, Q(P) */
+    int8_t shift_x[4]; /**< right shift paired with mult_x, [0, 62] */
+    int8_t shift_h[4]; /**< right shift paired with mult_h, [0, 62] */
+} tl_lstm_unit_t;
 
 /** @brief Everything one LSTM direction needs; const, fully precomputed at quantize time. */
 typedef struct {
@@ -66,7 +66,7 @@ typedef struct {
     const int8_t *wh;          /**< recurrent weights R, int8, quad layout (H, ceil(H/4), 4, 4); or NULL */
     const uint16_t *wh16;      /**< the same as TL_W16 words, or NULL */
     int32_t fast;              /**< TL_LSTM_FAST_* flags: which fast paths are exact for this direction */
-    const tl_lstm_row_t *rows; /**< (H, 4) per-row constants, [j][g] */
+    const tl_lstm_unit_t *units; /**< (H,) per-unit constants */
     const int16_t *peep;       /**< (H, 3) peepholes i, f, o (int16, per-gate scale), or NULL */
     int32_t peep_mult[3];      /**< pq * c (Q(k)) -> Q(P), gates i, f, o */
     int32_t peep_shift[3];
