@@ -13,6 +13,7 @@ validate runners report zero mismatches.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +141,31 @@ def test_outputs_and_states_bit_exact(cases, tmp_path: Path, name: str, target: 
             _check_equal(f"{name} on {target} {mode} x{tuple(x.shape)}", r, y_sim, tr_sim)
             checked += 1
     assert checked >= len(case.inputs)
+
+
+# The other cores and the portable kernels: Armv7-M without DSP (M3: portable C), Armv7E-M at -O2
+# (M7) and Armv8-M Mainline with DSP (M33) run the SMLAD assembly; -DTL_PORTABLE builds the plain C
+# kernels where the assembly would be used. JapaneseVowels takes tl_lstm_step_fast, the hand-built
+# stack with peepholes and int8 weights the general step.
+VARIANTS = [("cortex-m3", "-Os", False), ("cortex-m7", "-O2", False), ("cortex-m33", "-Os", False),
+            ("cortex-m4", "-O2", True), ("cortex-m0plus", "-Os", True)]
+
+
+@pytest.mark.parametrize("target,opt,portable", VARIANTS, ids=[f"{t}{o}{'-portable' if p else ''}"
+                                                                for t, o, p in VARIANTS])
+@pytest.mark.parametrize("name", ["japanese_vowels", "peephole-clip-stack-int8"])
+def test_kernel_variants_bit_exact(cases, tmp_path: Path, name: str, target: str, opt: str, portable: bool) -> None:
+    case = cases[name]
+    exe = ctarget.build_target(case.qmodel, target, tmp_path, opt, trace=True,
+                               extra_cflags=("-DTL_PORTABLE",) if portable else ())
+    x = case.inputs[0]
+    y_sim, tr_sim = case.qmodel.run_int(x, trace=True)
+    _check_equal(f"{name} on {target} {opt}", ctarget.run_target(exe, x, "run", trace=True), y_sim, tr_sim)
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe.elf)], capture_output=True, text=True,
+                         check=True).stdout
+    body = dis.split("<tl_mac4_w16>:", 1)[1].split("\n\n", 1)[0] if "<tl_mac4_w16>:" in dis else ""
+    uses_dsp = target in ("cortex-m7", "cortex-m33", "cortex-m4") and not portable
+    assert ("smlad" in body) == uses_dsp, f"{target}: SMLAD kernel expected: {uses_dsp}"
 
 
 def test_cases_cover_the_brief(cases) -> None:
