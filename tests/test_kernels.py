@@ -22,7 +22,10 @@ from tinylstm.quantize import quantize
 def _requant_odd(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """tl_requant_odd: round half up on the product's high word."""
     hi = (acc.astype(np.int64) * mult.astype(np.int64)) >> 32
-    return (hi + (np.int64(1) << (shift - 33))) >> (shift - 32)
+    half_up = (hi + (np.int64(1) << (shift - 33))) >> (shift - 32)
+    two_shifts = ((hi >> (shift - 33)) + 1) >> 1  # the form the C uses
+    assert np.array_equal(half_up, two_shifts)
+    return two_shifts
 
 
 def test_odd_multiplier_requant_equals_round_half_even() -> None:

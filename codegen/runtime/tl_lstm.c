@@ -230,7 +230,7 @@ static uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int16_t *dst)
  * requant(acc, mult, shift) when mult is odd (or 0) and shift >= 33 (the quantizer's "fast"
  * layers, spec sec. 2.1): then acc * mult / 2^shift is never exactly half-way between two
  * integers, so rounding half up equals rounding half to even, and half up needs only the high
- * word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)).
+ * word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)) (one add and two shifts).
  */
 TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t shift)
 {
@@ -241,7 +241,8 @@ TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t shift
 #else
     hi = (int32_t)(((int64_t)acc * (int64_t)mult) >> 32);
 #endif
-    return (hi + ((int32_t)1 << (shift - 33))) >> (shift - 32);
+    /* floor((hi + 2^(k-1)) / 2^k) with k = shift - 32, as floor((floor(hi / 2^(k-1)) + 1) / 2) */
+    return ((hi >> (shift - 33)) + 1) >> 1;
 }
 
 /* tl_requant forced inline for the hot gate requantizations (-Os would call it). */
@@ -316,6 +317,27 @@ static void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, i
     }
 }
 
+/* sat16(round_shift(hi:lo, s)) for s in [1, 31], forced inline: the usual cell shift. */
+TL_ALWAYS_INLINE int16_t tl_cell_round_hot(int32_t hi, uint32_t lo, int32_t s)
+{
+    const int32_t qh = hi >> s; /* floor quotient: qh:ql */
+    const uint32_t ql = ((uint32_t)hi << (32 - s)) | (lo >> s);
+    const uint32_t mask = ((uint32_t)1 << s) - 1u;
+    int32_t fq;
+    if (qh != ((int32_t)ql >> 31)) {
+        return qh < 0 ? (int16_t)TL_INT16_MIN : (int16_t)TL_INT16_MAX;
+    }
+    fq = (int32_t)ql;
+    if (fq >= TL_INT16_MAX) {
+        return (int16_t)TL_INT16_MAX;
+    }
+    if (fq < TL_INT16_MIN) {
+        return (int16_t)TL_INT16_MIN;
+    }
+    /* + 1 when the remainder is above half, or exactly half and the quotient odd (spec sec. 2) */
+    return (int16_t)(fq + (int32_t)(((lo & mask) + (mask >> 1) + (ql & 1u)) >> s));
+}
+
 /* sat16(round_shift(hi:lo, s)) for the cell's sum hi:lo (< 2^54 in magnitude), on 32-bit words. */
 static int16_t tl_cell_round(int32_t hi, uint32_t lo, int32_t s)
 {
@@ -327,22 +349,7 @@ static int16_t tl_cell_round(int32_t hi, uint32_t lo, int32_t s)
         return tl_sat16((int32_t)lo);
     }
     if (s < 32) {
-        const int32_t qh = hi >> s; /* floor quotient: qh:ql */
-        const uint32_t ql = ((uint32_t)hi << (32 - s)) | (lo >> s);
-        const uint32_t half = (uint32_t)1 << (s - 1);
-        const uint32_t r = lo & ((half << 1) - 1u);
-        int32_t fq;
-        if (qh != ((int32_t)ql >> 31)) {
-            return qh < 0 ? (int16_t)TL_INT16_MIN : (int16_t)TL_INT16_MAX;
-        }
-        fq = (int32_t)ql;
-        if (fq >= TL_INT16_MAX) {
-            return (int16_t)TL_INT16_MAX;
-        }
-        if (fq < TL_INT16_MIN) {
-            return (int16_t)TL_INT16_MIN;
-        }
-        return (int16_t)(fq + (int32_t)((r + half - 1u + (ql & 1u)) >> s));
+        return tl_cell_round_hot(hi, lo, s);
     }
     /* s >= 32: the quotient of a sum < 2^54 fits int32 */
     return tl_sat16(tl_round_shift_words(hi, lo, s));
@@ -387,6 +394,9 @@ TL_ALWAYS_INLINE int16_t tl_unit_cell(const tl_lstm_params_t *p, int32_t gi, int
               + (int64_t)gi * (int64_t)(gg * ((int32_t)1 << p->a_ig));
     } else {
         sum = (int64_t)((uint64_t)(int64_t)(gf * c_old) << p->a_fc) + (int64_t)((uint64_t)(int64_t)(gi * gg) << p->a_ig);
+    }
+    if (p->s_c >= 1 && p->s_c <= 31) {
+        return tl_cell_round_hot((int32_t)(sum >> 32), (uint32_t)((uint64_t)sum & 0xFFFFFFFFu), p->s_c);
     }
     return tl_cell_round((int32_t)(sum >> 32), (uint32_t)((uint64_t)sum & 0xFFFFFFFFu), p->s_c);
 }
