@@ -410,16 +410,19 @@ TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const tl
     const int32_t qx = (p->input_size + 3) >> 2;
     const int32_t qh = (p->hidden_size + 3) >> 2;
     int32_t g;
-    if (p->wx16 == 0) {
-        bx = 0u;
-    }
-    if (p->wh16 == 0) {
-        bh = 0u;
-    }
     for (g = 0; g < 4; ++g) {
-        ax[g] = (int32_t)((uint32_t)u->effb_x[g] + bx); /* modulo 2^32: the kernels' sums wrap back */
-        ah[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
+        ax[g] = u->effb_x[g];
+        ah[g] = u->effb_h[g];
     }
+#if TL_W16_BIAS != 0
+    for (g = 0; g < 4; ++g) { /* modulo 2^32: the kernels' sums wrap back to the exact int32 */
+        ax[g] = (int32_t)((uint32_t)ax[g] + (p->wx16 != 0 ? bx : 0u));
+        ah[g] = (int32_t)((uint32_t)ah[g] + (p->wh16 != 0 ? bh : 0u));
+    }
+#else
+    (void)bx;
+    (void)bh;
+#endif
     if (p->wx16 != 0) {
         tl_mac4_w16(p->wx16 + 16 * qx * j, vx, qx, ax);
     } else {
