@@ -16,16 +16,23 @@ point where C stores a value the simulator checks that it fits the C type; a val
 raises :class:`SimulatorOverflow`, an internal error: the overflow proof (§11) or the code is
 wrong. It never wraps silently.
 
-Integer matrix products run through float64 BLAS: every product is < 2^14 in magnitude and
+Integer matrix products run through float64 BLAS: every product is < 2^23 in magnitude and
 every partial sum an integer < 2^53, so the result is exact whatever the summation order.
+
+``run_lstm`` runs an LSTM layer through ``simfast`` (the same integers with far fewer numpy passes)
+when ``simfast.plan_direction`` proves, from the layer's integers, that no stored value can
+overflow and that its float64 shortcuts are exact; the kernels here are the checked reference
+(forced everywhere by :data:`CHECKED` or ``TINYLSTM_SIM_CHECKED=1``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import simfast
 from .errors import DataError
 from .fixedpoint import (
     INT8_MAX,
@@ -55,6 +62,11 @@ from .qmodel import (
     QuantizedModel,
 )
 from .reference import resolve_lengths
+
+#: Force the checked reference kernels everywhere (every stored value range-checked, step by
+#: step). Off by default: ``run_lstm`` then takes the fast path wherever ``simfast.plan_direction``
+#: proves it exact and overflow-free. The environment variable ``TINYLSTM_SIM_CHECKED=1`` sets it.
+CHECKED = os.environ.get("TINYLSTM_SIM_CHECKED", "") not in ("", "0")
 
 _RANGES = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX), "int32": (INT32_MIN, INT32_MAX)}
 #: Largest input half-range for which a table is memoized over every input value.
@@ -127,9 +139,9 @@ def input_side(layer: QLstm, d: QLstmDirection, x: np.ndarray) -> np.ndarray:
     """``requant(matvec_acc(W, x_t), mult_x, shift_x) + bias`` for every step at once:
     x (B, T, I) int8 -> (B, T, 4H) int32 Q(P). The same integers ``lstm_gates`` forms per step."""
     bsz, steps, _ = x.shape
-    acc = matvec_acc(d.w, x.reshape(bsz * steps, -1), d.effb_x, f"{layer.name}: input matvec")
+    acc = matvec_acc(d.w, x.reshape(bsz * steps, x.shape[2]), d.effb_x, f"{layer.name}: input matvec")
     zx = store(requant(acc, d.mult_x, d.shift_x), "int32", f"{layer.name}: requant(acc_x)")
-    return zx.reshape(bsz, steps, -1) + d.bias.astype(np.int64)
+    return zx.reshape(bsz, steps, zx.shape[-1]) + d.bias.astype(np.int64)
 
 
 def lstm_gates(
@@ -271,10 +283,39 @@ def _per_batch(a: np.ndarray, batch: int, what: str) -> np.ndarray:
 
 
 def run_lstm(
+    layer: QLstm, x: np.ndarray, lens: np.ndarray, trace: bool = False, need_y: bool = True
+) -> tuple[np.ndarray | None, list[np.ndarray], list[np.ndarray], list[LstmTrace]]:
+    """All directions of a layer: x (B, T, I) int8 values -> y (B, T, D*H) int8 (None when
+    ``need_y`` is False), final h and c per direction (int64), traces.
+
+    Runs the fast path (``simfast``) when its exactness and no-overflow conditions are proven for
+    every direction and :data:`CHECKED` is off; otherwise the checked step-by-step kernels."""
+    plans = None if CHECKED else simfast.plans(layer)
+    if plans is not None and all(p is not None for p in plans):
+        return _run_lstm_fast(layer, plans, x, lens, trace, need_y)
+    return run_lstm_checked(layer, x, lens, trace)
+
+
+def _run_lstm_fast(layer: QLstm, plans, x: np.ndarray, lens: np.ndarray, trace: bool, need_y: bool):
+    bsz = x.shape[0]
+    ys, hs, cs, trs = [], [], [], []
+    for d, p in zip(layer.directions, plans, strict=True):
+        h0 = _per_batch(d.initial_h, bsz, f"LSTM '{layer.name}' initial_h")
+        c0 = _per_batch(d.initial_c, bsz, f"LSTM '{layer.name}' initial_c")
+        r = simfast.run_direction(layer, d, p, x, lens, h0, c0, need_y=need_y, trace=trace)
+        ys.append(r.y)
+        hs.append(r.h)
+        cs.append(r.c)
+        if trace:
+            trs.append(LstmTrace(*r.trace))
+    y = np.concatenate(ys, axis=2) if need_y else None
+    return y, hs, cs, trs
+
+
+def run_lstm_checked(
     layer: QLstm, x: np.ndarray, lens: np.ndarray, trace: bool = False
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[LstmTrace]]:
-    """All directions of a layer: x (B, T, I) int8 values -> y (B, T, D*H), final h and c per
-    direction, traces."""
+    """``run_lstm`` through the reference kernels, checking every stored value."""
     bsz, steps, _ = x.shape
     H = layer.hidden_size
     rows = np.arange(bsz)
@@ -284,7 +325,7 @@ def run_lstm(
         zx_all = input_side(layer, d, x)
         h = _per_batch(d.initial_h, bsz, f"LSTM '{layer.name}' initial_h").copy()
         c = _per_batch(d.initial_c, bsz, f"LSTM '{layer.name}' initial_c").copy()
-        y = np.full((bsz, steps, H), layer.zero_point, dtype=np.int64)
+        y = np.full((bsz, steps, H), layer.zero_point, dtype=np.int8)
         if trace:
             tz = np.zeros((bsz, steps, 4 * H), np.int32)
             tg = np.zeros((bsz, steps, 4 * H), np.int32)
@@ -348,12 +389,14 @@ def run_canonical_int(
     finals: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     traces: dict[str, tuple[LstmTrace, ...]] = {}
     bsz, steps = xc.shape[0], xc.shape[1]
+    # values read by a later node (Y_h / Y_c read the final states, not the sequence)
+    used = {n.src for n in model.nodes[1:] if not isinstance(n, QLstmState)} | {len(model.nodes) - 1}
     for k, node in enumerate(model.nodes):
         if isinstance(node, QInput):
             v = xc
         elif isinstance(node, QLstm):
             lens = resolve_lengths(node, bsz, steps, sequence_lens)  # type: ignore[arg-type]
-            v, hs, cs, trs = run_lstm(node, vals[node.src], lens, trace)
+            v, hs, cs, trs = run_lstm(node, vals[node.src], lens, trace, need_y=k in used)
             finals[k] = (hs, cs)
             if trace:
                 traces[node.name] = tuple(trs)
@@ -374,7 +417,7 @@ def run_canonical_int(
         elif isinstance(node, QDense):
             v = dense(node, vals[node.src])
         elif isinstance(node, QTable):
-            v = node.table.astype(np.int64)[vals[node.src] + 128]
+            v = node.table.astype(np.int64)[vals[node.src].astype(np.int64) + 128]
         elif isinstance(node, QSoftmax):
             v = softmax(node, vals[node.src])
         else:  # pragma: no cover - closed set
