@@ -370,7 +370,7 @@ def run_direction(
     # work buffers (flat, so that any row prefix is a contiguous reshape), views per row count
     y_buf, r_buf = np.empty(4 * B * H), np.empty(4 * B * H)
     i_buf = np.empty(4 * B * H, np.int64)
-    g_buf = np.empty(4 * B * H, np.float32)
+    g_buf = np.zeros(4 * B * H, np.float32)  # zeros: rows not gathered yet (o with peepholes) stay finite
     g64_buf = np.empty(4 * B * H)
     bh = [np.empty(B * H) for _ in range(4)]
     ci_buf = np.empty(B * H, np.int64)
