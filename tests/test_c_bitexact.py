@@ -427,7 +427,10 @@ CONFIGS = {
     "clang-O3": ("clang", "-O3", False),
     "gcc-O0": ("gcc", "-O0", False),
     "clang-asan-ubsan": ("clang", "-O1", True),
+    # the portable C kernels (x86 builds otherwise take the SSE2 ones), under the sanitizers too
+    "gcc-portable-asan-ubsan": ("gcc", "-O1", True),
 }
+EXTRA_FLAGS = {"gcc-portable-asan-ubsan": ("-DTL_PORTABLE",)}
 
 
 #: the other builds compile every third zoo model (diverse enough, a third of the compile time)
@@ -446,7 +449,7 @@ def builds(zoo, tmp_path_factory):
                 pytest.skip(reason)
             models = [p.qmodel for p in zoo] if config == "gcc-O2" else [zoo[i].qmodel for i in SUBSET]
             cache[config] = build_host(models, tmp_path_factory.mktemp(config), compiler=cc, opt=opt, sanitize=san,
-                                       max_steps=64)
+                                       max_steps=64, extra_flags=EXTRA_FLAGS.get(config, ()))
         return cache[config]
 
     return get
@@ -488,7 +491,7 @@ def test_zoo_gcc_O2_all_modes(builds, zoo, entry: Entry) -> None:
     assert _check_model(exe, i, zoo[i], ("run", "step", "interleave")) > 0
 
 
-@pytest.mark.parametrize("config", ["clang-O3", "gcc-O0", "clang-asan-ubsan"])
+@pytest.mark.parametrize("config", ["clang-O3", "gcc-O0", "clang-asan-ubsan", "gcc-portable-asan-ubsan"])
 def test_zoo_other_builds(builds, zoo, config: str) -> None:
     exe = builds(config)
     n = 0
