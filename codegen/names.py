@@ -30,7 +30,7 @@ def check_prefix(prefix: str) -> str:
     """Validate the user's prefix: a C identifier, not a keyword, not our namespace."""
     if not isinstance(prefix, str) or not _IDENT.match(prefix):
         raise PrefixError(
-            f"prefix {prefix!r} is not a C identifier (letters, digits and _, starting with a letter)"
+            f"prefix {prefix!r} is not a C identifier (ASCII letters A-Z a-z, digits 0-9 and _, starting with a letter)"
         )
     if prefix in C_KEYWORDS or prefix.lower() in C_KEYWORDS:
         raise PrefixError(f"prefix {prefix!r} is a C keyword or reserved name")
