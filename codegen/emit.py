@@ -50,7 +50,7 @@ RUNTIME_SOURCES = ("tl_lstm.c", "tl_heads.c")
 # sizes on a 32-bit target (4-byte pointers), for <P>_FLASH_BYTES
 _SIZEOF_LUT = 20
 _SIZEOF_UNIT = 88
-_SIZEOF_LSTM_PARAMS = 8 + 24 + 4 + 24 + 16 + 3 * _SIZEOF_LUT + 24
+_SIZEOF_LSTM_PARAMS = 8 + 24 + 4 + 4 + 24 + 16 + 3 * _SIZEOF_LUT + 24
 _SIZEOF_DENSE_PARAMS = 36
 _SIZEOF_SOFTMAX_PARAMS = 28
 
@@ -263,6 +263,7 @@ class _Emitter:
                 f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
                 f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
                 f"        .fast = {fast}, /* TL_LSTM_FAST_*: {fast_note(fast)} */\n"
+                "        .w16_encoding = &TL_W16_ENCODING,\n"
                 f"        .units = {base}_units,\n"
                 f"        .peep = {peep},\n"
                 f"        .peep_mult = {{{pm}}}, /* pq * c: Q({k_c}) -> Q({P}) */\n"

@@ -260,3 +260,27 @@ def test_errors(cases, untraced) -> None:
     exe = untraced("cortex-m4")
     with pytest.raises(ValueError, match="trace=True needs"):
         ctarget.run_target(exe, cases["japanese_vowels"].inputs[0], trace=True)
+
+
+def test_weight_encoding_mismatch_fails_to_link(cases, tmp_path: Path) -> None:
+    """On Armv6-M the int16 weights are biased (TL_W16_BIAS); a model compiled with -DTL_PORTABLE
+    against a runtime compiled without must not link (it would decode its weights wrongly)."""
+    from tinylstm.codegen import generate_c
+
+    src = tmp_path / "src"
+    generate_c(cases["japanese_vowels"].qmodel, src, prefix="jv")
+    flags = ["-mcpu=cortex-m0plus", "-mthumb", "-Os", "-std=c99", "-ffunction-sections", "-fdata-sections"]
+    link = ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "--specs=nosys.specs", "-nostartfiles",
+            "-Wl,-e,jv_run", "-Wl,--gc-sections"]
+
+    def cc(name: str, *extra: str) -> str:
+        out = str(tmp_path / (name + "".join(extra).replace("-", "_") + ".o"))
+        subprocess.run(["arm-none-eabi-gcc", *flags, *extra, "-c", str(src / f"{name}.c"), "-o", out], check=True)
+        return out
+
+    runtime = [cc("tl_lstm"), cc("tl_heads")]
+    ok = subprocess.run([*link, cc("jv"), *runtime, "-o", str(tmp_path / "ok.elf")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([*link, cc("jv", "-DTL_PORTABLE"), *runtime, "-o", str(tmp_path / "bad.elf")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "tl_w16_encoding_plain" in bad.stderr, bad.stderr

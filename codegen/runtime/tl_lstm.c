@@ -14,6 +14,8 @@
  */
 #include "tl_lstm.h"
 
+const int32_t TL_W16_ENCODING = TL_W16_BIAS;
+
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP \
     && !defined(TL_PORTABLE)
 #define TL_KERNEL_DSP 1

@@ -38,6 +38,18 @@
 /** @brief An int16 weight literal as stored in flash (see TL_W16_BIAS). */
 #define TL_W16(w) ((uint16_t)((w) + TL_W16_BIAS))
 
+/* Link-time check of the encoding: tl_lstm.c defines the symbol of its TL_W16_BIAS and every
+ * generated params struct points at the symbol of the model's, so a model and a runtime compiled
+ * with different encodings (say, -DTL_PORTABLE for only one of them on Armv6-M) fail to link
+ * instead of computing with wrongly decoded weights. */
+#if TL_W16_BIAS != 0
+#define TL_W16_ENCODING tl_w16_encoding_biased
+#else
+#define TL_W16_ENCODING tl_w16_encoding_plain
+#endif
+/** @brief Defined in tl_lstm.c as TL_W16_BIAS (see TL_W16_ENCODING). */
+extern const int32_t TL_W16_ENCODING;
+
 /** @brief Scratch bytes of one step: x and h widened to int16 (quad-padded) and the new h. */
 #define TL_LSTM_SCRATCH_BYTES(I, H) (8 * (((I) + 3) / 4) + 8 * (((H) + 3) / 4) + (H))
 
@@ -66,6 +78,7 @@ typedef struct {
     const int8_t *wh;          /**< recurrent weights R, int8, quad layout (H, ceil(H/4), 4, 4); or NULL */
     const uint16_t *wh16;      /**< the same as TL_W16 words, or NULL */
     int32_t fast;              /**< TL_LSTM_FAST_* flags: which fast paths are exact for this direction */
+    const int32_t *w16_encoding; /**< &TL_W16_ENCODING: a link-time check, never read */
     const tl_lstm_unit_t *units; /**< (H,) per-unit constants */
     const int16_t *peep;       /**< (H, 3) peepholes i, f, o (int16, per-gate scale), or NULL */
     int32_t peep_mult[3];      /**< pq * c (Q(k)) -> Q(P), gates i, f, o */
