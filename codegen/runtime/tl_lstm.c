@@ -1,5 +1,5 @@
 /*
- * tl_lstm.c - the fused integer LSTM step (docs/quantization.md sec. 5-sec. 9, C layout sec. 12).
+ * tl_lstm.c - the fused integer LSTM step (docs/quantization.md sec. 5-sec. 9; memory layout: sec. 5).
  *
  * A step first widens x and h to int16 in the scratch, in "quad order": inputs 4q..4q+3 are
  * stored as (4q, 4q+2, 4q+1, 4q+3), zero-padded to a multiple of 4. Then, per hidden unit j,
@@ -10,7 +10,7 @@
  *
  * The integer sums are exact (the quantizer proves they fit int32), so the order in which a
  * kernel adds its products changes no result: the Armv7E-M (SMLAD) and Armv6-M assembly
- * kernels below are bit-identical to the portable C.
+ * kernels and the x86 SSE2 one below are bit-identical to the portable C (-DTL_PORTABLE).
  */
 #include "tl_lstm.h"
 

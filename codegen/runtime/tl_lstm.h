@@ -9,7 +9,7 @@
  * state (h, c: owned by the caller). Each weight matrix is int8 or int16 (per-row symmetric,
  * up to 16 bits: the quantizer picks the widest whose int32 accumulation is proven safe).
  *
- * Weight layout ("quad layout", docs/quantization.md sec. 12): for hidden unit j, quad q of the
+ * Weight layout ("quad layout", docs/quantization.md sec. 5): for hidden unit j, quad q of the
  * inputs (inputs 4q..4q+3, zero-padded to a multiple of 4) and gate g (i, f, g, o), four
  * consecutive weights at [j][q][g][0..3]. int16 weights are in quad order (4q, 4q+2, 4q+1,
  * 4q+3), int8 weights in natural order; the step widens x and h to int16 in quad order, so one
