@@ -515,22 +515,7 @@ def run_c(
         raise DataError(f"sequence_lens has {lens.shape[0]} entries for batch {len(rows)}")
     outs = _run_rows(exe, model, rows, mode, trace)
     y = _assemble(plan, outs, mode)
-    if not trace:
-        return y, None
-    result: dict[str, tuple[CTrace, ...]] = {}
-    slot = 0
-    for k in _layers(plan):
-        n = plan.nodes[k]
-        dirs = []
-        for _ in range(n.num_directions):
-            dirs.append(CTrace(
-                h=np.stack([o.trace[slot][1] for o in outs]),  # type: ignore[index]
-                c=np.stack([o.trace[slot][2] for o in outs]),  # type: ignore[index]
-                valid=np.stack([o.trace[slot][0] for o in outs]),  # type: ignore[index]
-            ))
-            slot += 1
-        result[n.name] = tuple(dirs)
-    return y, result
+    return y, (_traces(plan, outs) if trace else None)
 
 
 def run_c_steps(
