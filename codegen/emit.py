@@ -78,8 +78,27 @@ def fast_requant_ok(mult: np.ndarray, shift: np.ndarray) -> bool:
     return bool(np.all((m == 0) | (((m & 1) == 1) & (s >= 33) & (s <= 62))))
 
 
+def fast_lut_ok(lut: Lut) -> bool:
+    """True when a table suits the fast paths (TL_LSTM_FAST_LUT): a point-symmetric uint16 half
+    table whose interpolation sum ``|T[j+1] - T[j]| * (2^shift - 1)`` plus the rounding addend
+    ``2^(shift-1)`` stays below 2^31 (the Armv7E-M kernel rounds on that sum in one register)."""
+    t = np.asarray(lut.table, dtype=np.int64)
+    if not lut.sym or t.min() < 0 or t.max() > 0xFFFF:
+        return False
+    step = int(np.abs(np.diff(t)).max()) if t.size > 1 else 0
+    return step * ((1 << lut.shift) - 1) + (1 << lut.shift) < 2**31
+
+
+def fast_cell_ok(q_f: int, q_g: int, a_fc: int, a_ig: int, s_c: int) -> bool:
+    """True when the cell update has the short form of the fast paths (TL_LSTM_FAST_CELL): gate
+    tables in Q(15), so c << a_fc and g << a_ig fit int32, 1 <= s_c <= 31, and the rounded
+    quotient (at most 2^15 + 2^23 + 1 in magnitude, spec sec. 7) fits int32."""
+    return q_f == 15 and q_g == 15 and 0 <= a_fc <= 15 and 0 <= a_ig <= 15 and 1 <= s_c <= 31
+
+
 def fast_note(fast: int) -> str:
-    parts = [n for bit, n in ((1, "odd multipliers, shift >= 33"), (2, "symmetric uint16 tables")) if fast & bit]
+    parts = [n for bit, n in ((1, "odd multipliers, shift >= 33"), (2, "symmetric uint16 tables"),
+                              (4, "Q(15) gates, short cell update")) if fast & bit]
     return "; ".join(parts) or "general paths"
 
 
@@ -234,17 +253,20 @@ class _Emitter:
             fast = 0
             if all(fast_requant_ok(m, sh) for m, sh in pairs):
                 fast |= 1  # TL_LSTM_FAST_REQUANT
-            if all(lut.sym and self.table_ctype(lut) == "uint16_t" for lut in (d.lut_f, d.lut_g, d.lut_h)):
+            if all(fast_lut_ok(lut) and self.table_ctype(lut) == "uint16_t" for lut in (d.lut_f, d.lut_g, d.lut_h)):
                 fast |= 2  # TL_LSTM_FAST_LUT
+            if fast_cell_ok(d.lut_f.q, d.lut_g.q, d.a_fc, d.a_ig, d.s_c):
+                fast |= 4  # TL_LSTM_FAST_CELL
             self.lstm_fast[id(d)] = fast
             lines = []
             for j in range(H):
                 u = rows[j]  # (4 gates, 7 columns)
-                fields = ", ".join("{" + ", ".join(c_int(v) for v in u[:, col]) + "}" for col in (0, 2, 1, 3, 4, 5, 6))
+                fields = ", ".join("{" + ", ".join(c_int(v - (33 if col >= 5 else 0)) for v in u[:, col]) + "}"
+                                   for col in (0, 2, 1, 3, 4, 5, 6))
                 lines.append(f"    {{{fields}}},")
             self.data.append(
                 f"/* direction {di}: per unit, per gate i, f, g, o: effb_x, effb_h, mult_x, mult_h, bias Q({P}), "
-                f"shift_x, shift_h */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
+                f"shift_x - 33, shift_h - 33 */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
                 + "\n".join(lines) + "\n};\n")
             self.flash += _SIZEOF_UNIT * H
             peep = "0"
@@ -494,7 +516,8 @@ class _Emitter:
 
     def step_kernel(self, n: QLstm) -> str:
         """tl_lstm_step_fast when every direction of the layer allows it (tl_lstm.h), else the general step."""
-        fast = all(self.lstm_fast.get(id(d)) == 3 and d.peep is None for d in n.directions) and not n.input_forget
+        fast = (all(self.lstm_fast.get(id(d)) == 7 and d.peep is None for d in n.directions)
+                and not n.input_forget and n.clip_q is None)
         return "tl_lstm_step_fast" if fast else "tl_lstm_step_s8"
 
     def seq_step_fn(self) -> list[str]:

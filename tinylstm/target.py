@@ -506,7 +506,7 @@ class Footprint:
 
 #: Stack bytes of the runtime's hand-written assembly leaf functions (codegen/runtime/tl_lstm.c:
 #: their `push` lists), which gcc's call-graph files name but cannot measure.
-ASM_LEAF_FRAMES = {"tl_mac4_w16": 36, "tl_mac4_w8": 40}
+ASM_LEAF_FRAMES = {"tl_mac4_w16": 36, "tl_mac4_w8": 40, "tl_lstm_units_v7em": 36}
 
 
 def _section_sizes(paths: Sequence[Path], timeout: float) -> dict[str, int]:

@@ -14,6 +14,8 @@
  */
 #include "tl_lstm.h"
 
+#include <stddef.h>
+
 const int32_t TL_W16_ENCODING = TL_W16_BIAS;
 
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP \
@@ -275,12 +277,12 @@ static uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int16_t *dst)
 }
 
 /*
- * requant(acc, mult, shift) when mult is odd (or 0) and shift >= 33 (the quantizer's "fast"
- * layers, spec sec. 2.1): then acc * mult / 2^shift is never exactly half-way between two
- * integers, so rounding half up equals rounding half to even, and half up needs only the high
- * word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)) (one add and two shifts).
+ * requant(acc, mult, rshift + 33) when mult is odd (or 0) and rshift = shift - 33 >= 0 (the
+ * quantizer's "fast" layers, spec sec. 2.1): then acc * mult / 2^shift is never exactly half-way
+ * between two integers, so rounding half up equals rounding half to even, and half up needs only
+ * the high word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)) (one add and two shifts).
  */
-TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t shift)
+TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t rshift)
 {
     int32_t hi;
 #if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
@@ -290,7 +292,7 @@ TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t shift
     hi = (int32_t)(((int64_t)acc * (int64_t)mult) >> 32);
 #endif
     /* floor((hi + 2^(k-1)) / 2^k) with k = shift - 32, as floor((floor(hi / 2^(k-1)) + 1) / 2) */
-    return ((hi >> (shift - 33)) + 1) >> 1;
+    return ((hi >> rshift) + 1) >> 1;
 }
 
 /* tl_requant forced inline for the hot gate requantizations (-Os would call it). */
@@ -329,12 +331,13 @@ static void tl_unit_preact(const tl_lstm_unit_t *u, int32_t fast, const int32_t 
     int32_t g;
     if (fast) {
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->shift_h[g])
+            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
                    + u->bias[g];
         }
     } else {
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_hot(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_hot(ah[g], u->mult_h[g], u->shift_h[g])
+            z[g] = tl_requant_hot(ax[g], u->mult_x[g], u->rshift_x[g] + 33)
+                   + tl_requant_hot(ah[g], u->mult_h[g], u->rshift_h[g] + 33)
                    + u->bias[g];
         }
     }
@@ -522,13 +525,232 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
             go = tl_lut_eval(z[3], &p->lut_f);
             act = tl_lut_eval(c_new, &p->lut_h);
         }
-        rq = fast_rq ? tl_requant_odd(go * act, p->h_mult, p->h_shift) : tl_requant(go * act, p->h_mult, p->h_shift);
+        rq = fast_rq ? tl_requant_odd(go * act, p->h_mult, p->h_shift - 33) : tl_requant(go * act, p->h_mult, p->h_shift);
         hn[j] = tl_sat8(p->h_zero_point + rq);
     }
     for (j = 0; j < n_h; ++j) {
         h[j] = hn[j];
     }
 }
+
+#if defined(TL_KERNEL_DSP)
+/*
+ * The unit loop of tl_lstm_step_fast in Armv7E-M assembly (M4, M7, M33, M55): per hidden unit,
+ * the two SMLAD passes (x, then h) with the four gate accumulators in registers, the eight
+ * requantizations (SMULL, spec sec. 2 odd form), the four gate tables, the cell update (SMULL +
+ * SMLAL, round half to even on the 64-bit sum, SSAT) and h' (table, SMULL, SSAT). It computes
+ * exactly what the C loop below computes; the emitter only calls tl_lstm_step_fast for layers
+ * whose flags make these short forms exact (TL_LSTM_FAST_REQUANT | _LUT | _CELL, tl_lstm.h).
+ * Everything it needs per step is in a tl_v7em_ctx_t built by tl_lstm_step_fast; the offsets
+ * below are checked at compile time.
+ */
+typedef struct { /* one table, loaded with one LDM into r8-r12, lr */
+    const uint16_t *t; /* half table T[0..n] */
+    int32_t n;
+    int32_t shift;
+    int32_t mask;   /* 2^shift - 1 */
+    int32_t half;   /* 2^(shift-1) - 1 (0 when shift == 0) */
+    int32_t two_t0; /* 2 T[0]: f(-x) = 2 T[0] - f(x) */
+} tl_v7em_lut_t;
+
+typedef struct {
+    const uint16_t *wx;      /*   0: x weights of the current unit (advanced by the loop) */
+    const uint16_t *wh;      /*   4: h weights of the current unit */
+    const int16_t *vx;       /*   8: widened x */
+    const int16_t *vh;       /*  12: widened h (= end of vx) */
+    const int16_t *vh_end;   /*  16 */
+    const tl_lstm_unit_t *u; /*  20: current unit */
+    int16_t *c;              /*  24: cell of the current unit */
+    int8_t *hn;              /*  28: new h of the current unit */
+    int8_t *hn_end;          /*  32 */
+    tl_v7em_lut_t lut[3];    /*  36, 60, 84: lut_f, lut_g, lut_h */
+    int32_t cell[5];         /* 108: a_fc, a_ig, s_c, 2^(s_c-1) - 1, 32 - s_c */
+    int32_t hq[3];           /* 128: h_mult, h_shift - 33, zp_h */
+    int32_t zx[4];           /* 140: requantized x parts of the current unit */
+} tl_v7em_ctx_t;
+
+#define TL_V7EM_CHECK(name, cond) typedef char tl_v7em_check_##name[(cond) ? 1 : -1]
+TL_V7EM_CHECK(unit, sizeof(tl_lstm_unit_t) == 88 && offsetof(tl_lstm_unit_t, effb_h) == 16
+                        && offsetof(tl_lstm_unit_t, mult_x) == 32 && offsetof(tl_lstm_unit_t, mult_h) == 48
+                        && offsetof(tl_lstm_unit_t, bias) == 64 && offsetof(tl_lstm_unit_t, rshift_x) == 80
+                        && offsetof(tl_lstm_unit_t, rshift_h) == 84);
+TL_V7EM_CHECK(ctx, offsetof(tl_v7em_ctx_t, u) == 20 && offsetof(tl_v7em_ctx_t, hn_end) == 32
+                       && offsetof(tl_v7em_ctx_t, lut) == 36 && sizeof(tl_v7em_lut_t) == 24
+                       && offsetof(tl_v7em_ctx_t, cell) == 108 && offsetof(tl_v7em_ctx_t, hq) == 128
+                       && offsetof(tl_v7em_ctx_t, zx) == 140);
+
+void tl_lstm_units_v7em(tl_v7em_ctx_t *ctx);
+__asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        /* r4-r7 += sum over the quads [r1, r2) of the weights at r0 (advanced) times v (tl_mac4_w16) */
+        ".macro tl_v7em_mm\n"
+        "2:  ldm r1!, {r8, r9}\n"
+        "    ldm r0!, {r10, r11, r12, lr}\n"
+        "    smlad r4, r10, r8, r4\n"
+        "    smlad r4, r11, r9, r4\n"
+        "    smlad r5, r12, r8, r5\n"
+        "    smlad r5, lr, r9, r5\n"
+        "    ldm r0!, {r10, r11, r12, lr}\n"
+        "    smlad r6, r10, r8, r6\n"
+        "    smlad r6, r11, r9, r6\n"
+        "    smlad r7, r12, r8, r7\n"
+        "    smlad r7, lr, r9, r7\n"
+        "    cmp r1, r2\n"
+        "    bne 2b\n"
+        ".endm\n"
+        /* acc = tl_requant_odd(acc, m, rshift byte of r12 at bit rot) */
+        ".macro tl_v7em_rq1 acc, m, rot\n"
+        "    smull r0, \\acc, \\acc, \\m\n"
+        "    sxtb r1, r12, ror #\\rot\n"
+        "    asr \\acc, \\acc, r1\n"
+        "    add \\acc, \\acc, #1\n"
+        "    asr \\acc, \\acc, #1\n"
+        ".endm\n"
+        /* r4-r7 requantized with the multipliers at [r12 + mo] and the rshift bytes at [r12 + so] */
+        ".macro tl_v7em_rq4 mo, so\n"
+        "    add r0, r12, #\\mo\n"
+        "    ldm r0, {r8-r11}\n"
+        "    ldr r12, [r12, #\\so]\n"
+        "    tl_v7em_rq1 r4, r8, 0\n"
+        "    tl_v7em_rq1 r5, r9, 8\n"
+        "    tl_v7em_rq1 r6, r10, 16\n"
+        "    tl_v7em_rq1 r7, r11, 24\n"
+        ".endm\n"
+        /* x = tl_lut_sym16(x) with the table in r8-r12, lr (tl_v7em_lut_t); r0-r2 scratch */
+        ".macro tl_v7em_lut x\n"
+        "    eor r0, \\x, \\x, asr #31\n"
+        "    sub r0, r0, \\x, asr #31\n" /* u = |x| */
+        "    lsr r1, r0, r10\n"          /* j */
+        "    cmp r1, r9\n"
+        "    bhs 8f\n"
+        "    add r1, r8, r1, lsl #1\n"
+        "    ldrh r2, [r1]\n"            /* T[j] */
+        "    ldrh r1, [r1, #2]\n"
+        "    and r0, r0, r11\n"          /* u & mask */
+        "    sub r1, r1, r2\n"
+        "    mul r1, r1, r0\n"           /* d = (T[j+1] - T[j]) (u & mask) */
+        "    lsr r0, r1, r10\n"
+        "    and r0, r0, #1\n"
+        "    add r1, r1, r12\n"
+        "    add r1, r1, r0\n"
+        "    asr r1, r1, r10\n"          /* round half to even of d / 2^shift */
+        "    add r2, r2, r1\n"
+        "    b 9f\n"
+        "8:  ldrh r2, [r8, r9, lsl #1]\n" /* T[n] */
+        "9:  cmp \\x, #0\n"
+        "    ite lt\n"
+        "    rsblt \\x, r2, lr\n"
+        "    movge \\x, r2\n"
+        ".endm\n"
+        ".balign 4\n"
+        ".global tl_lstm_units_v7em\n"
+        ".hidden tl_lstm_units_v7em\n"
+        ".thumb_func\n"
+        ".type tl_lstm_units_v7em, %function\n"
+        "tl_lstm_units_v7em:\n"
+        "    push {r4-r11, lr}\n"
+        "    mov r3, r0\n"
+        "1:  ldr r12, [r3, #20]\n"
+        "    ldm r12, {r4-r7}\n"         /* effb_x */
+        "    ldr r0, [r3, #0]\n"
+        "    ldr r1, [r3, #8]\n"
+        "    ldr r2, [r3, #12]\n"
+        "    tl_v7em_mm\n"
+        "    str r0, [r3, #0]\n"
+        "    ldr r12, [r3, #20]\n"
+        "    tl_v7em_rq4 32, 80\n"
+        "    add r0, r3, #140\n"
+        "    stm r0, {r4-r7}\n"
+        "    ldr r12, [r3, #20]\n"
+        "    add r12, r12, #16\n"
+        "    ldm r12, {r4-r7}\n"         /* effb_h */
+        "    ldr r0, [r3, #4]\n"
+        "    ldr r1, [r3, #12]\n"
+        "    ldr r2, [r3, #16]\n"
+        "    tl_v7em_mm\n"
+        "    str r0, [r3, #4]\n"
+        "    ldr r12, [r3, #20]\n"
+        "    tl_v7em_rq4 48, 84\n"
+        "    add r0, r3, #140\n"
+        "    ldm r0, {r8-r11}\n"
+        "    add r4, r4, r8\n"
+        "    add r5, r5, r9\n"
+        "    add r6, r6, r10\n"
+        "    add r7, r7, r11\n"
+        "    ldr r12, [r3, #20]\n"
+        "    add r0, r12, #64\n"
+        "    ldm r0, {r8-r11}\n"         /* bias */
+        "    add r4, r4, r8\n"
+        "    add r5, r5, r9\n"
+        "    add r6, r6, r10\n"
+        "    add r7, r7, r11\n"          /* z: i, f, g, o */
+        "    add r12, r12, #88\n"
+        "    str r12, [r3, #20]\n"
+        "    add r0, r3, #36\n"
+        "    ldm r0, {r8-r12, lr}\n"
+        "    tl_v7em_lut r4\n"
+        "    tl_v7em_lut r5\n"
+        "    tl_v7em_lut r7\n"
+        "    add r0, r3, #60\n"
+        "    ldm r0, {r8-r12, lr}\n"
+        "    tl_v7em_lut r6\n"
+        /* cell: sat16(round_shift(f * (c << a_fc) + i * (g << a_ig), s_c)), the quotient fits int32 */
+        "    add r0, r3, #108\n"
+        "    ldm r0, {r8-r12}\n"
+        "    ldr r2, [r3, #24]\n"
+        "    ldrsh r1, [r2]\n"
+        "    lsl r1, r1, r8\n"
+        "    lsl r6, r6, r9\n"
+        "    smull r0, r1, r5, r1\n"
+        "    smlal r0, r1, r4, r6\n"
+        "    lsr r6, r0, r10\n"
+        "    and r6, r6, #1\n"
+        "    add r6, r6, r11\n"
+        "    adds r0, r0, r6\n"
+        "    adc r1, r1, #0\n"
+        "    lsr r0, r0, r10\n"
+        "    lsl r1, r1, r12\n"
+        "    orr r6, r0, r1\n"
+        "    ssat r6, #16, r6\n"
+        "    strh r6, [r2], #2\n"
+        "    str r2, [r3, #24]\n"
+        /* h' = sat8(zp + requant(o * h_act(c'))) */
+        "    add r0, r3, #84\n"
+        "    ldm r0, {r8-r12, lr}\n"
+        "    tl_v7em_lut r6\n"
+        "    mul r6, r6, r7\n"
+        "    add r0, r3, #128\n"
+        "    ldm r0, {r8-r10}\n"
+        "    smull r0, r1, r6, r8\n"
+        "    asr r1, r1, r9\n"
+        "    add r1, r1, #1\n"
+        "    add r1, r10, r1, asr #1\n"
+        "    ssat r1, #8, r1\n"
+        "    ldr r0, [r3, #28]\n"
+        "    strb r1, [r0], #1\n"
+        "    str r0, [r3, #28]\n"
+        "    ldr r1, [r3, #32]\n"
+        "    cmp r0, r1\n"
+        "    bne 1b\n"
+        "    pop {r4-r11, pc}\n"
+        ".size tl_lstm_units_v7em, .-tl_lstm_units_v7em\n"
+        ".purgem tl_v7em_mm\n"
+        ".purgem tl_v7em_rq1\n"
+        ".purgem tl_v7em_rq4\n"
+        ".purgem tl_v7em_lut\n"
+        ".popsection\n");
+
+static void tl_v7em_lut_init(tl_v7em_lut_t *d, const tl_lut_t *lut)
+{
+    d->t = lut->u16;
+    d->n = lut->n;
+    d->shift = lut->shift;
+    d->mask = (int32_t)(((uint32_t)1 << lut->shift) - 1u);
+    d->half = lut->shift > 0 ? (int32_t)(((uint32_t)1 << (lut->shift - 1)) - 1u) : 0;
+    d->two_t0 = 2 * (int32_t)lut->u16[0];
+}
+#endif
 
 void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
@@ -538,9 +760,36 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
     int16_t *const vx = scratch;
     int16_t *const vh = scratch + 4 * qx;
     int8_t *const hn = (int8_t *)(vh + 4 * qh);
-    const tl_lstm_unit_t *u = p->units;
-    const int32_t has_clip = p->has_clip, clip = p->clip_q;
     int32_t j;
+#if defined(TL_KERNEL_DSP)
+    tl_v7em_ctx_t k;
+    (void)tl_unpack_quads(x, p->input_size, vx); /* TL_W16_BIAS == 0 here: no corrections */
+    (void)tl_unpack_quads(h, n_h, vh);
+    k.wx = p->wx16;
+    k.wh = p->wh16;
+    k.vx = vx;
+    k.vh = vh;
+    k.vh_end = vh + 4 * qh;
+    k.u = p->units;
+    k.c = c;
+    k.hn = hn;
+    k.hn_end = hn + n_h;
+    tl_v7em_lut_init(&k.lut[0], &p->lut_f);
+    tl_v7em_lut_init(&k.lut[1], &p->lut_g);
+    tl_v7em_lut_init(&k.lut[2], &p->lut_h);
+    k.cell[0] = p->a_fc;
+    k.cell[1] = p->a_ig;
+    k.cell[2] = p->s_c;
+    k.cell[3] = (int32_t)(((uint32_t)1 << (p->s_c - 1)) - 1u);
+    k.cell[4] = 32 - p->s_c;
+    k.hq[0] = p->h_mult;
+    k.hq[1] = p->h_shift - 33;
+    k.hq[2] = p->h_zero_point;
+    if (n_h > 0) {
+        tl_lstm_units_v7em(&k);
+    }
+#else
+    const tl_lstm_unit_t *u = p->units;
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
     for (j = 0; j < n_h; ++j, ++u) {
@@ -548,23 +797,19 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
         int32_t g, gi, gf, gg, go, act;
         tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->shift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->shift_h[g])
+            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
                    + u->bias[g];
-        }
-        if (has_clip) {
-            for (g = 0; g < 4; ++g) {
-                z[g] = tl_sat(z[g], -clip, clip);
-            }
         }
         gi = tl_lut_sym16(z[0], &p->lut_f);
         gf = tl_lut_sym16(z[1], &p->lut_f);
         gg = tl_lut_sym16(z[2], &p->lut_g);
         go = tl_lut_sym16(z[3], &p->lut_f);
-        /* cell (spec sec. 7): one rounding of the exact sum, on int64 */
+        /* cell (spec sec. 7): one rounding of the exact sum */
         c[j] = tl_unit_cell(p, gi, gf, gg, c[j]);
         act = tl_lut_sym16(c[j], &p->lut_h);
-        hn[j] = tl_sat8(p->h_zero_point + tl_requant_odd(go * act, p->h_mult, p->h_shift));
+        hn[j] = tl_sat8(p->h_zero_point + tl_requant_odd(go * act, p->h_mult, p->h_shift - 33));
     }
+#endif
     for (j = 0; j < n_h; ++j) {
         h[j] = hn[j];
     }

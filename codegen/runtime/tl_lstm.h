@@ -65,8 +65,8 @@ typedef struct {
     int32_t mult_x[4]; /**< acc_x (s_x * s_W[r]) -> Q(P): mult in [2^30, 2^31) (odd, spec sec. 2) or 0 */
     int32_t mult_h[4]; /**< acc_h (s_h * s_R[r]) -> Q(P) */
     int32_t bias[4];   /**< gate bias, Q(P) */
-    int8_t shift_x[4]; /**< right shift paired with mult_x, [0, 62] */
-    int8_t shift_h[4]; /**< right shift paired with mult_h, [0, 62] */
+    int8_t rshift_x[4]; /**< right shift paired with mult_x, minus 33: [-33, 29] (33 saves the fast kernels a subtraction) */
+    int8_t rshift_h[4]; /**< right shift paired with mult_h, minus 33 */
 } tl_lstm_unit_t;
 
 /** @brief Everything one LSTM direction needs; const, fully precomputed at quantize time. */
