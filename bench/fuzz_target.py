@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from test_c_fuzz import RngPicker, make_case, random_recipe  # noqa: E402
+from tinylstm.codegen.emit import emit_model  # noqa: E402
 
 from tinylstm import ctarget  # noqa: E402
 from tinylstm.errors import DataError  # noqa: E402
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="tinylstm-fuzz-target-"))
     pick = RngPicker(np.random.default_rng(args.seed))
     t0 = time.perf_counter()
-    models = refused = runs = steps = mismatches = 0
+    models = refused = runs = steps = mismatches = fast = 0
     problems: list[str] = []
     k = 0
     while models < args.models:
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         models += 1
         max_steps = max(int(case.qmodel.input_view.to_canonical(x).shape[1]) for x, _ in case.inputs)
+        fast += int("tl_lstm_step_fast(" in emit_model(case.qmodel, "m")["m.c"])
         for j, target in enumerate(targets):
             opt = "-Os" if (k + j) % 2 == 0 else "-O2"
             exe = ctarget.build_target(case.qmodel, target, work / f"m{k}" / target, opt, trace=True,
@@ -90,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                         mismatches += 1
                         problems.append(f"{target} {opt} {mode} x{tuple(x.shape)} recipe={case.recipe}")
         print(f"[{time.perf_counter() - t0:7.1f} s] models {models} (refused {refused}), runs {runs}, "
-              f"steps {steps}, mismatches {mismatches}", flush=True)
+              f"steps {steps}, mismatches {mismatches}, fast-step models {fast}", flush=True)
     print(f"done: {models} models x {len(targets)} targets, {runs} runs, {steps} steps, {mismatches} mismatches "
-          f"in {time.perf_counter() - t0:.0f} s (seed {args.seed})")
+          f"({fast} models with tl_lstm_step_fast) in {time.perf_counter() - t0:.0f} s (seed {args.seed})")
     for p in problems[:10]:
         print("MISMATCH", p)
     return 1 if mismatches else 0

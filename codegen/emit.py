@@ -515,8 +515,10 @@ class _Emitter:
         return L
 
     def step_kernel(self, n: QLstm) -> str:
-        """tl_lstm_step_fast when every direction of the layer allows it (tl_lstm.h), else the general step."""
-        fast = (all(self.lstm_fast.get(id(d)) == 7 and d.peep is None for d in n.directions)
+        """tl_lstm_step_fast when every direction of the layer allows it (tl_lstm.h: all three fast flags,
+        int16 weights, no peepholes, clip or coupled gates), else the general step."""
+        fast = (all(self.lstm_fast.get(id(d)) == 7 and d.peep is None
+                    and self.weight_type(d.w) == self.weight_type(d.r) == "int16_t" for d in n.directions)
                 and not n.input_forget and n.clip_q is None)
         return "tl_lstm_step_fast" if fast else "tl_lstm_step_s8"
 

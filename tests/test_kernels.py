@@ -89,7 +89,11 @@ def test_step_kernel_choice() -> None:
     peep = single_lstm_model(LstmSpec(input_size=4, hidden_size=6, peepholes=True))
     q = quantize(tinylstm.load_onnx(peep), [random_input(peep, 4, 9, seed=1)])
     assert _kernels(q) == {"tl_lstm_step_s8"}
+    clip = single_lstm_model(LstmSpec(input_size=4, hidden_size=6, clip=3.0))
+    q = quantize(tinylstm.load_onnx(clip), [random_input(clip, 4, 9, seed=1)])
+    assert _kernels(q) == {"tl_lstm_step_s8"}
     q8 = quantize(tinylstm.load_onnx(plain), [random_input(plain, 4, 9, seed=1)], lstm_weight_bits=8)
+    assert _kernels(q8) == {"tl_lstm_step_s8"}  # the fast step's Armv7E-M loop reads int16 weights only
     src = emit_model(q8, "m")["m.c"]
     assert re.search(r"static const int8_t m_\w+_wx\[", src)  # int8 weights: plain int8_t arrays
     assert "TL_W16(" not in src

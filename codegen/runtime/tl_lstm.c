@@ -282,12 +282,28 @@ static uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int16_t *dst)
  * between two integers, so rounding half up equals rounding half to even, and half up needs only
  * the high word of the product: floor((hi + 2^(shift-33)) / 2^(shift-32)) (one add and two shifts).
  */
+#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+/* floor(a * b / 2^32) for b in [0, 2^31) without a 64-bit multiply (Armv6-M: MULS only):
+ * a = ah 2^16 + al, b = bh 2^16 + bl (al, bl unsigned 16-bit; ah signed, bh >= 0), so
+ * a b / 2^16 = ah bh 2^16 + x + y + frac with x = ah bl (|x| < 2^31), y = al bh + floor(al bl / 2^16)
+ * (< 2^31), 0 <= frac < 1; x + y is split as (x >> 16) 2^16 + ((x & 0xFFFF) + y) to stay in 32 bits. */
+TL_ALWAYS_INLINE int32_t tl_mul_hi_pos(int32_t a, int32_t b)
+{
+    const int32_t ah = a >> 16;
+    const uint32_t al = (uint32_t)a & 0xFFFFu;
+    const int32_t bh = b >> 16;
+    const uint32_t bl = (uint32_t)b & 0xFFFFu;
+    const int32_t x = ah * (int32_t)bl;
+    const uint32_t y = al * (uint32_t)bh + ((al * bl) >> 16);
+    return ah * bh + (x >> 16) + (int32_t)((((uint32_t)x & 0xFFFFu) + y) >> 16);
+}
+#endif
+
 TL_ALWAYS_INLINE int32_t tl_requant_odd(int32_t acc, int32_t mult, int32_t rshift)
 {
     int32_t hi;
 #if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
-    uint32_t lo;
-    tl_mul_words(acc, mult, &hi, &lo);
+    hi = tl_mul_hi_pos(acc, mult); /* mult >= 0 */
 #else
     hi = (int32_t)(((int64_t)acc * (int64_t)mult) >> 32);
 #endif
@@ -790,15 +806,25 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
     }
 #else
     const tl_lstm_unit_t *u = p->units;
+    const uint16_t *wx = p->wx16; /* int16 weights: one of the emitter's conditions */
+    const uint16_t *wh = p->wh16;
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
-    for (j = 0; j < n_h; ++j, ++u) {
-        int32_t ax[4], ah[4], z[4];
+    for (j = 0; j < n_h; ++j, ++u, wx += 16 * qx, wh += 16 * qh) {
+        int32_t a[4], z[4];
         int32_t g, gi, gf, gg, go, act;
-        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
+        /* z = requant(acc_x) + bias + requant(acc_h), one accumulator set at a time */
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
-                   + u->bias[g];
+            a[g] = (int32_t)((uint32_t)u->effb_x[g] + bx); /* modulo 2^32 (TL_W16_BIAS) */
+        }
+        tl_mac4_w16(wx, vx, qx, a);
+        for (g = 0; g < 4; ++g) {
+            z[g] = tl_requant_odd(a[g], u->mult_x[g], u->rshift_x[g]) + u->bias[g];
+            a[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
+        }
+        tl_mac4_w16(wh, vh, qh, a);
+        for (g = 0; g < 4; ++g) {
+            z[g] += tl_requant_odd(a[g], u->mult_h[g], u->rshift_h[g]);
         }
         gi = tl_lut_sym16(z[0], &p->lut_f);
         gf = tl_lut_sym16(z[1], &p->lut_f);
