@@ -14,6 +14,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -525,14 +526,26 @@ def _multipliers(mult: np.ndarray, shift: np.ndarray, where: str, field: str) ->
                      "requantization multiplier (mult in [2^30, 2^31), shift in [0, 62], or 0, 0)")
 
 
-def _encoded(mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def encoded_factors(mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """The real factors of (mult, shift) pairs, computed as the quantizer computes them."""
     return mult.astype(np.float64) * np.exp2(-shift.astype(np.float64))
 
 
-def _acc_bound(wq: np.ndarray, zp: int) -> np.ndarray:
+def acc_bound(wq: np.ndarray, zp: int) -> np.ndarray:
     """max |sum_k wq[r, k] (x_k - zp)| over int8 x (§11.1), as the quantizer computes it."""
     return np.abs(wq.astype(np.int64)).sum(axis=1) * max(128 + zp, 127 - zp)
+
+
+def state_c_bound(mult: Sequence[int], shift: Sequence[int], zero_point: int) -> float:
+    """Largest ``|zp + requant(c, mult, shift)|`` of a Y_c output over every int16 cell (§11.9)."""
+    f = encoded_factors(np.asarray(mult, np.int64), np.asarray(shift, np.int64))
+    return float(f.max()) * 32768.0 + 1 + abs(zero_point) if f.size else 0.0
+
+
+def log_softmax_bound(l_mult: int, l_shift: int, d_mult: int, d_shift: int) -> float:
+    """Largest ``|127 + D − L|`` of LogSoftmax (§10, §11.8): ``|x − xm| ≤ 255``, ``0 ≤ l2 ≤ 2^20``."""
+    f = encoded_factors(np.array([l_mult, d_mult], np.int64), np.array([l_shift, d_shift], np.int64))
+    return 127 + (2.0**20 * f[0] + 1) + (255.0 * f[1] + 1)
 
 
 def _matvec_partial(w: np.ndarray, effb: np.ndarray, where: str, field: str) -> None:
@@ -595,6 +608,8 @@ def _check_node(n: QNode, src: QNode, where: str) -> None:
             if len(n.mult) != src.num_directions or len(n.shift) != src.num_directions:
                 _fail(where, f"'mult'/'shift' need one pair per direction ({src.num_directions})")
             _multipliers(np.array(pairs[0], np.int64), np.array(pairs[1], np.int64), where, "mult/shift")
+            if state_c_bound(n.mult, n.shift, n.zero_point) > INT32_MAX:
+                _fail(where, "the cell requantization could overflow int32 (§11.9)")
     elif isinstance(n, QSelectStep):
         if src.kind != SEQ or n.kind != VEC or n.features != src.features:
             _fail(where, "a step selection needs a sequence of the same features")
@@ -624,7 +639,7 @@ def _check_dense(n: QDense, src: QNode, where: str) -> None:
     _int_in(n.act_max, *INT8_RANGE, where, "act_max")
     _int_in(n.act_min, INT8_RANGE[0], n.act_max, where, "act_min")
     _matvec_partial(w, effb, where, "weight")
-    bound = (np.abs(effb.astype(np.float64)) + _acc_bound(w, src.zero_point)) * _encoded(n.mult, n.shift) \
+    bound = (np.abs(effb.astype(np.float64)) + acc_bound(w, src.zero_point)) * encoded_factors(n.mult, n.shift) \
         + 1 + abs(n.zero_point)
     if bound.size and bound.max() > INT32_MAX:
         _fail(where, "the output requantization could overflow int32 (§11.7)")
@@ -643,6 +658,8 @@ def _check_softmax(n: QSoftmax, src: QNode, where: str) -> None:
             _fail(where, "'log2_table' must start at 0 and rise by at most 369 per entry (§11.8)")
         _multipliers(np.array([n.l_mult, n.d_mult]), np.array([n.l_shift, n.d_shift]), where,
                      "l_mult/l_shift, d_mult/d_shift")
+        if log_softmax_bound(n.l_mult, n.l_shift, n.d_mult, n.d_shift) > INT32_MAX:
+            _fail(where, "127 + D - L could overflow int32 (§11.8)")
 
 
 def _check_lut(lut: Lut, in_frac: int, where: str, field: str) -> None:
@@ -714,14 +731,14 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
         if h0.shape[0] < 1 or c0.shape[0] < 1:
             _fail(dw, "'initial_h' / 'initial_c' need at least one row")
         # pre-activation bound (§11.3), computed as the quantizer computes it
-        zb = _acc_bound(w, zpx).astype(np.float64) * _encoded(vec["mult_x"], vec["shift_x"]) + 1 \
-            + _acc_bound(r, zph).astype(np.float64) * _encoded(vec["mult_h"], vec["shift_h"]) + 1 \
+        zb = acc_bound(w, zpx).astype(np.float64) * encoded_factors(vec["mult_x"], vec["shift_x"]) + 1 \
+            + acc_bound(r, zph).astype(np.float64) * encoded_factors(vec["mult_h"], vec["shift_h"]) + 1 \
             + np.abs(vec["bias"].astype(np.float64))
         if d.peep is not None:
             peep = _array(d.peep, ("int16",), (3, H), dw, "peep")
             if peep.min() < -32767:
                 _fail(dw, "'peep' holds -32768 (peepholes lie in [-32767, 32767])")
-            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * _encoded(pm, ps) + 1
+            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * encoded_factors(pm, ps) + 1
             zb = zb + np.concatenate([np.full(H, pk[0]), np.full(H, pk[1]), np.zeros(H), np.full(H, pk[2])])
         if zb.max() > INT32_MAX:
             _fail(dw, "gate pre-activations could overflow int32 (§11.3)")

@@ -37,6 +37,10 @@ from .qmodel import (
     QSoftmax,
     QTable,
     QuantizedModel,
+    acc_bound,
+    encoded_factors,
+    log_softmax_bound,
+    state_c_bound,
 )
 
 #: Default fraction bits of gate pre-activations (measured: docs/quantization.md §13).
@@ -58,6 +62,15 @@ def int8_params(lo: float, hi: float) -> tuple[float, int]:
     s = (hi - lo) / 255.0
     zp = int(np.clip(np.rint(-128.0 - lo / s), -128, 127))
     return s, zp
+
+
+def int8_params_min_scale(lo: float, hi: float, s_min: float) -> tuple[float, int]:
+    """``int8_params`` with the scale raised to at least ``s_min`` (zero point from the same ``lo``):
+    for outputs whose requantization would overflow int32 at the calibrated scale (§11.8, §11.9)."""
+    s, zp = int8_params(lo, hi)
+    if s >= s_min:
+        return s, zp
+    return s_min, int(np.clip(np.rint(-128.0 - min(float(lo), 0.0) / s_min), -128, 127))
 
 
 #: Output ranges of the bounded elementwise activations (the margin never widens past them).
@@ -123,15 +136,6 @@ def _mults(factors: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32))
 
 
-def _encoded(mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    return mult.astype(np.float64) * np.exp2(-shift.astype(np.float64))
-
-
-def _acc_bound(wq: np.ndarray, zp: int) -> np.ndarray:
-    """max |sum_k wq[r, k] (x_k - zp)| over int8 x (§11.1)."""
-    return np.abs(wq.astype(np.int64)).sum(axis=1) * max(128 + zp, 127 - zp)
-
-
 def _check_matvec(wq: np.ndarray, effb: np.ndarray, where: str) -> None:
     partial = np.abs(effb.astype(np.int64)) + 128 * np.abs(wq.astype(np.int64)).sum(axis=1)
     if partial.size and int(partial.max()) > INT32_MAX:
@@ -193,8 +197,8 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
         sp = np.ones(3)
         peep = None
 
-    ax = _acc_bound(wq, zpx).astype(np.float64)
-    ah = _acc_bound(rq, zph).astype(np.float64)
+    ax = acc_bound(wq, zpx).astype(np.float64)
+    ah = acc_bound(rq, zph).astype(np.float64)
     bias = np.asarray(dr.b, dtype=np.float64)
     P = opts["pre_frac"]
     while True:
@@ -202,9 +206,9 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
         mh, shh = _mults(sr * sh * 2.0**P, f"node '{name}' recurrent requantization")
         bz = np.rint(bias * 2.0**P)
         pm, psh = _mults(sp * 2.0 ** (P - k), f"node '{name}' peephole requantization")
-        zb = ax * _encoded(mx, shx) + 1 + ah * _encoded(mh, shh) + 1 + np.abs(bz)
+        zb = ax * encoded_factors(mx, shx) + 1 + ah * encoded_factors(mh, shh) + 1 + np.abs(bz)
         if peep is not None:
-            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * _encoded(pm, psh) + 1
+            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * encoded_factors(pm, psh) + 1
             zb = zb + np.concatenate([np.full(H, pk[0]), np.full(H, pk[1]), np.zeros(H), np.full(H, pk[2])])
         clip_ok = node.clip is None or node.clip * 2.0**P <= INT32_MAX
         if zb.max() <= INT32_MAX and clip_ok:
@@ -297,7 +301,7 @@ def _quantize_dense(node: DenseNode, out: tuple[float, int], src: tuple[float, i
     effb = _i32(effb, f"node '{node.name}': bias (too large for the input and weight scales)")
     _check_matvec(wq, effb, f"node '{node.name}'")
     mult, shift = _mults(sx * sw / sy, f"node '{node.name}' output requantization")
-    bound = (np.abs(effb.astype(np.float64)) + _acc_bound(wq, zpx)) * _encoded(mult, shift) + 1 + abs(zpy)
+    bound = (np.abs(effb.astype(np.float64)) + acc_bound(wq, zpx)) * encoded_factors(mult, shift) + 1 + abs(zpy)
     if bound.size and bound.max() > INT32_MAX:
         raise QuantizationError(f"node '{node.name}': output requantization overflows int32")
     lo = max(-128, zpy) if relu is not None else -128
@@ -314,8 +318,12 @@ def _quantize_activation(node: ActivationNode, out: tuple[float, int], src: tupl
             return QSoftmax(node.name, node.src, False, exp_table(sx), None, 0, 0, 0, 0, node.features,
                             1.0 / 256.0, -128, kind=node.kind)
         sy = out[0] if out[1] == 127 else 1.0 / 128.0  # log-softmax <= 0: zp 127 by construction
+        # |L| <= 2^20 ln2 / (2^16 sy), |D| <= 255 sx / sy: each kept below 2^29 (§11.8)
+        sy = max(sy, 16.0 * math.log(2.0) / 2.0**29, 255.0 * sx / 2.0**29)
         lm, ls = _mult(math.log(2.0) / (2.0**16 * sy), f"node '{node.name}' log-softmax")
         dm, ds = _mult(sx / sy, f"node '{node.name}' log-softmax")
+        if log_softmax_bound(lm, ls, dm, ds) > INT32_MAX:
+            raise QuantizationError(f"node '{node.name}': log-softmax requantization overflows int32")
         return QSoftmax(node.name, node.src, True, exp_table(sx), log2_table(), lm, ls, dm, ds, node.features,
                         sy, 127, kind=node.kind)
     sy, zpy = out
@@ -398,8 +406,12 @@ def quantize(
             if node.which == "h":
                 q = QLstmState(node.name, src_q, "h", node.features, lq.scale, lq.zero_point)
             else:
-                s, zp = int8_params(*head_range(*calib.range(k, "output"), opts["range_margin"]))
+                # |c| <= 2^15: the scale must keep 2^15 * 2^-k / s (plus rounding, zp) within int32
+                s_min = max(2.0 ** (15 - d.cell_frac) for d in lq.directions) / 2.0**30
+                s, zp = int8_params_min_scale(*head_range(*calib.range(k, "output"), opts["range_margin"]), s_min)
                 pairs = [_mult(2.0**-d.cell_frac / s, f"node '{node.name}'") for d in lq.directions]
+                if state_c_bound([p[0] for p in pairs], [p[1] for p in pairs], zp) > INT32_MAX:
+                    raise QuantizationError(f"node '{node.name}': cell requantization overflows int32")
                 q = QLstmState(node.name, src_q, "c", node.features, s, zp,
                                tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
         elif isinstance(node, SelectStepNode):
