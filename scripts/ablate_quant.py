@@ -12,6 +12,10 @@ next to the float model's, and the max error of the gate tables in LSB of Q0.15.
 Variants that are not quantize() options are built by replacing tables in the integer model
 (``gate8``: sigmoid table clamped at |x| = 8 like TFLite Micro; ``gateq8``: 8-bit gates whose
 maximum is 255/256 like an int8 sigmoid), so the simulator runs exactly what is described.
+``shared`` puts each W row and R row on one accumulator scale (``s_x·s_W[r] = s_h·s_R[r]``, the
+larger of the two rows keeps 16 bits), a candidate spec change that would allow one
+requantization per gate (docs/targets.md); the simulator still rounds the two identical
+requantizations separately, which differs from one rounding of the sum by at most 1 LSB of Q(P).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ VARIANTS: dict[str, dict] = {
     "mse": {"observer": "mse"},
     "gate8": {"_rewrite": "gate8"},
     "gateq8": {"_rewrite": "gateq8"},
+    "shared": {"_rewrite": "shared"},
 }
 
 
@@ -107,11 +112,32 @@ def synthetic_adder(T: int):
     return fm, calib_list, test
 
 
+def _shared(q: QuantizedModel, n: QLstm, d, fd):
+    """Direction ``d`` with W and R row ``r`` on one accumulator scale ``max(s_x·|W[r]|, s_h·|R[r]|) / 32767``."""
+    src = q.nodes[n.src]
+    sx, zpx, sh, zph = src.scale, src.zero_point, n.scale, n.zero_point
+    w, r = np.asarray(fd.w, np.float64), np.asarray(fd.r, np.float64)
+    acc = np.maximum(sx * np.abs(w).max(axis=1), sh * np.abs(r).max(axis=1)) / 32767.0
+    acc = np.where(acc > 0, acc, 1.0)
+    wq = np.clip(np.rint(w / (acc / sx)[:, None]), -32767, 32767).astype(np.int16)
+    rq = np.clip(np.rint(r / (acc / sh)[:, None]), -32767, 32767).astype(np.int16)
+    pairs = [tinylstm.fixedpoint.quantize_multiplier(float(f)) for f in acc * 2.0**n.pre_frac]
+    m = np.array([p[0] for p in pairs], np.int32)
+    s = np.array([p[1] for p in pairs], np.int32)
+    return dataclasses.replace(d, w=wq, r=rq, mult_x=m, shift_x=s, mult_h=m, shift_h=s,
+                               effb_x=(-zpx * wq.astype(np.int64).sum(axis=1)).astype(np.int32),
+                               effb_h=(-zph * rq.astype(np.int64).sum(axis=1)).astype(np.int32))
+
+
 def rewrite(q: QuantizedModel, fm, how: str) -> QuantizedModel:
     nodes = list(q.nodes)
     fl = {n.name: n for n in fm.nodes}
     for k, n in enumerate(nodes):
         if not isinstance(n, QLstm):
+            continue
+        if how == "shared":
+            nodes[k] = dataclasses.replace(n, directions=tuple(
+                _shared(q, n, d, fd) for d, fd in zip(n.directions, fl[n.name].directions, strict=True)))
             continue
         dirs = []
         for d, fd in zip(n.directions, fl[n.name].directions, strict=True):
