@@ -3,14 +3,16 @@ integer simulator, exact equality of the output and every LSTM state.
 
 Usage: .venv/bin/python bench/fuzz_target.py [--models 60] [--seed 1]
                                              [--targets cortex-m0plus,cortex-m4,cortex-m55]
-                                             [--workdir DIR]
+                                             [--fast-only] [--workdir DIR]
 
 Draws random models with the generator of tests/test_c_fuzz.py (every LSTM attribute the quantizer
 accepts, heads, 8/16-bit weights, odd sizes that exercise the quad padding), builds each one for
 every target (traced, -Os and -O2 alternating; Armv6-M LDRH/MULS kernel on M0+, SMLAD on M4/M55),
 runs the random, extreme (all 127 / all -128) inputs of the generator through run() and, for
 causal models, step() under QEMU, and compares with QuantizedModel.run_int(trace=True). Prints
-the counts; exits 1 on any mismatch. Needs arm-none-eabi-gcc and qemu-system-arm.
+the counts; exits 1 on any mismatch. ``--fast-only`` keeps only models whose generated C calls
+``tl_lstm_step_fast`` (the Armv7E-M assembly unit loop, the Armv6-M fast C loop).
+Needs arm-none-eabi-gcc and qemu-system-arm.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--targets", default="cortex-m0plus,cortex-m4,cortex-m55")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--fast-only", action="store_true", help="only models that take tl_lstm_step_fast")
     args = ap.parse_args(argv)
     reason = missing_reason("arm-none-eabi-gcc", "qemu-system-arm")
     if reason:
@@ -70,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         if case is None:
             refused += 1
             continue
+        is_fast = "tl_lstm_step_fast(" in emit_model(case.qmodel, "m")["m.c"]
+        if args.fast_only and not is_fast:
+            continue
         models += 1
         max_steps = max(int(case.qmodel.input_view.to_canonical(x).shape[1]) for x, _ in case.inputs)
-        fast += int("tl_lstm_step_fast(" in emit_model(case.qmodel, "m")["m.c"])
+        fast += int(is_fast)
         for j, target in enumerate(targets):
             opt = "-Os" if (k + j) % 2 == 0 else "-O2"
             exe = ctarget.build_target(case.qmodel, target, work / f"m{k}" / target, opt, trace=True,

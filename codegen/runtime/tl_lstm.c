@@ -10,7 +10,9 @@
  *
  * The integer sums are exact (the quantizer proves they fit int32), so the order in which a
  * kernel adds its products changes no result: the Armv7E-M (SMLAD) and Armv6-M assembly
- * kernels and the x86 SSE2 one below are bit-identical to the portable C (-DTL_PORTABLE).
+ * kernels and the x86 SSE2 one below are bit-identical to the portable C (-DTL_PORTABLE). The
+ * fast step's whole unit loop is assembly on Armv7E-M (tl_lstm_units_v7em); it computes the
+ * same integer operations in the same rounding forms as the C loop beside it.
  */
 #include "tl_lstm.h"
 

@@ -55,8 +55,12 @@ extern const int32_t TL_W16_ENCODING;
 
 /** @brief tl_lstm_params_t.fast: every gate-row and h multiplier is odd (or 0) with shift >= 33. */
 #define TL_LSTM_FAST_REQUANT 1
-/** @brief tl_lstm_params_t.fast: the tables lut_f, lut_g and lut_h are symmetric uint16 tables. */
+/** @brief tl_lstm_params_t.fast: the tables lut_f, lut_g and lut_h are symmetric uint16 tables whose
+ * interpolation sum plus its rounding term, |T[j+1] - T[j]| (2^shift - 1) + 2^shift, is below 2^31. */
 #define TL_LSTM_FAST_LUT 2
+/** @brief tl_lstm_params_t.fast: lut_f and lut_g are Q(15), so the cell update's shifted factors and
+ * its rounded quotient fit int32 (a_fc, a_ig <= 15, 1 <= s_c <= 31). */
+#define TL_LSTM_FAST_CELL 4
 
 /** @brief Requantization constants of one hidden unit j, per gate g in i, f, g, o (row g*H + j). */
 typedef struct {
@@ -107,9 +111,10 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
 
 /**
  * @brief tl_lstm_step_s8 for the common case, with the same results: requires
- * p->fast == (TL_LSTM_FAST_REQUANT | TL_LSTM_FAST_LUT), no peepholes and no coupled input/forget
- * gate (the generated code calls it only then). Table lookups, requantization and the cell
- * update are inlined into one loop.
+ * p->fast == (TL_LSTM_FAST_REQUANT | TL_LSTM_FAST_LUT | TL_LSTM_FAST_CELL), int16 weights (wx16 and
+ * wh16), no peepholes, no clip and no coupled input/forget gate (the generated code calls it only
+ * then). Table lookups, requantization and the cell update are inlined into one loop; on Armv7E-M
+ * the whole unit loop is assembly, and the frame holds a 152-byte block of per-step constants.
  */
 void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch);
 
