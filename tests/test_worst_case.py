@@ -17,8 +17,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from onnx_builders import HeadSpec, LstmSpec, stacked_model
+from tinylstm.codegen.emit import emit_model
 
 import tinylstm
+from tinylstm import ctarget
 from tinylstm.chost import HostExe, build_host, run_c
 from tinylstm.errors import QuantizationError
 from tinylstm.ir import DenseNode, FloatModel, LstmNode
@@ -324,3 +326,30 @@ def test_negative_control_without_the_proof_the_simulator_overflows(monkeypatch)
     assert np.all(np.abs(_lstms(q)[0].directions[0].w) == 32767)
     with pytest.raises(SimulatorOverflow, match="input matvec"):
         q.run_int(np.full(q.input_view.onnx_shape(1, 2), 127, np.int8))
+
+
+_ARM_MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
+
+
+@pytest.mark.cross
+@pytest.mark.skipif(_ARM_MISSING is not None, reason=_ARM_MISSING or "")
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_fast_step_cases_on_target(target: str, tmp_path) -> None:
+    """The cases whose layers take ``tl_lstm_step_fast`` (cells at both int16 limits, every int16
+    weight at +-32767, fan-in 256) on an emulated core: the Armv7E-M assembly unit loop (M4) and
+    the Armv6-M C loop with its four-MULS high word (M0+), every adversarial input, outputs and
+    every LSTM state equal to the simulator's."""
+    fast = [c for c in cases() if "tl_lstm_step_fast(" in emit_model(c.qmodel, "m")["m.c"]]
+    assert {"cell_to_max", "cell_to_min", "weights_int16_at_max"} <= {c.name for c in fast}
+    problems: list[str] = []
+    for c in fast:
+        exe = ctarget.build_target(c.qmodel, target, tmp_path / c.name, "-Os", trace=True, max_steps=T_ADV)
+        for x in c.inputs:
+            y_sim, tr_sim = c.qmodel.run_int(x, trace=True)
+            r = ctarget.run_target(exe, x, "run", trace=True)
+            same = np.array_equal(r.y, y_sim) and all(
+                np.array_equal(getattr(ct, f), getattr(tr_sim[name][d], f))
+                for name, dirs in (r.trace or {}).items() for d, ct in enumerate(dirs) for f in ("valid", "h", "c"))
+            if not same:
+                problems.append(f"{c.name} x{x.shape} (first value {int(x.flat[0])})")
+    assert not problems, problems
