@@ -13,8 +13,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
-from .errors import TinyLstmError
-from .summary import printable
+from .errors import TinyLstmError, printable
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3

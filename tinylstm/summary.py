@@ -3,7 +3,7 @@
 MACs per step are :func:`tinylstm.analyze.macs_per_step`, the same count `tinylstm analyze` prints.
 
 Names, producer and notes come from the model file: the table shows them through
-:func:`printable`, so no control character of the file reaches the terminal.
+:func:`tinylstm.errors.printable`, so no control character of the file reaches the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .analyze import MACS_DEFINITION, macs_per_step, node_macs, peephole_mults
+from .errors import printable
 from .ir import (
     ActivationNode,
     DenseNode,
@@ -24,25 +25,6 @@ from .ir import (
     SelectStepNode,
 )
 from .reference import describe_view
-
-
-def printable(text: str) -> str:
-    """``text`` with every character a terminal would interpret or hide escaped.
-
-    Control characters (C0, C1, DEL), line/paragraph separators, format characters (e.g.
-    bidirectional overrides), surrogates and unassigned code points become ``\\xNN``,
-    ``\\uNNNN`` or ``\\UNNNNNNNN``; a plain space stays.
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def summarize(model: FloatModel) -> dict[str, Any]:
