@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not _same(r, y_sim, tr_sim):
                         mismatches += 1
                         problems.append(f"{target} {opt} {mode} x{tuple(x.shape)} recipe={case.recipe}")
+                        print("MISMATCH", problems[-1], flush=True)
         print(f"[{time.perf_counter() - t0:7.1f} s] models {models} (refused {refused}), runs {runs}, "
               f"steps {steps}, mismatches {mismatches}, fast-step models {fast}", flush=True)
     print(f"done: {models} models x {len(targets)} targets, {runs} runs, {steps} steps, {mismatches} mismatches "
