@@ -542,22 +542,27 @@ def run_c_steps(
     return y, (_traces(plan, outs) if trace else None)
 
 
-def _traces(plan: Plan, outs: Sequence[_RowOut]) -> dict[str, tuple[CTrace, ...]]:
-    """The traced rows' LSTM states, per live layer name, one CTrace (B, T, ...) per direction."""
+def stack_traces(layers: Sequence[tuple[str, int]],
+                 rows: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> dict[str, tuple[CTrace, ...]]:
+    """Per-row harness traces (one ``(valid, h, c)`` block per layer direction, in the order of
+    ``layers``: ``(name, directions)``) as one CTrace (B, T, ...) per direction, keyed by layer
+    name. Shared by the host (here) and the target (``ctarget``) harnesses."""
     result: dict[str, tuple[CTrace, ...]] = {}
     slot = 0
-    for k in _layers(plan):
-        n = plan.nodes[k]
+    for name, directions in layers:
         dirs = []
-        for _ in range(n.num_directions):
-            dirs.append(CTrace(
-                h=np.stack([o.trace[slot][1] for o in outs]),  # type: ignore[index]
-                c=np.stack([o.trace[slot][2] for o in outs]),  # type: ignore[index]
-                valid=np.stack([o.trace[slot][0] for o in outs]),  # type: ignore[index]
-            ))
+        for _ in range(directions):
+            dirs.append(CTrace(h=np.stack([r[slot][1] for r in rows]), c=np.stack([r[slot][2] for r in rows]),
+                               valid=np.stack([r[slot][0] for r in rows])))
             slot += 1
-        result[n.name] = tuple(dirs)
+        result[name] = tuple(dirs)
     return result
+
+
+def _traces(plan: Plan, outs: Sequence[_RowOut]) -> dict[str, tuple[CTrace, ...]]:
+    """The traced rows' LSTM states, per live layer name, one CTrace (B, T, ...) per direction."""
+    layers = [(plan.nodes[k].name, plan.nodes[k].num_directions) for k in _layers(plan)]
+    return stack_traces(layers, [o.trace for o in outs])  # type: ignore[misc]
 
 
 def host_runner(

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import target as tgt
 from .analyze import macs_per_step  # the one definition of MACs per step (tinylstm.analyze)
+from .chost import CTrace, stack_traces  # CTrace: per-step LSTM state of one direction
 from .codegen.plan import Plan, make_plan
 from .errors import DataError
 from .qmodel import QLstm, QuantizedModel
@@ -83,15 +84,6 @@ class TargetExe:
     @property
     def has_step(self) -> bool:
         return self.plan.has_step
-
-
-@dataclass(frozen=True)
-class CTrace:
-    """Per-step LSTM state of one direction on the target (fields named like simulate.LstmTrace)."""
-
-    h: np.ndarray  # (B, T, H) int8
-    c: np.ndarray  # (B, T, H) int16 Q(k)
-    valid: np.ndarray  # (B, T) bool: step processed
 
 
 @dataclass(frozen=True)
@@ -551,16 +543,8 @@ def run_target(
     y = _assemble(exe, [o.y for o in out.rows])
     traces = None
     if trace:
-        traces = {}
-        slot = 0
-        for la in exe.layers:
-            dirs = []
-            for _ in range(la.directions):
-                dirs.append(CTrace(h=np.stack([o.trace[slot][1] for o in out.rows]),  # type: ignore[index]
-                                   c=np.stack([o.trace[slot][2] for o in out.rows]),  # type: ignore[index]
-                                   valid=np.stack([o.trace[slot][0] for o in out.rows])))  # type: ignore[index]
-                slot += 1
-            traces[la.name] = tuple(dirs)
+        traces = stack_traces([(la.name, la.directions) for la in exe.layers],
+                              [o.trace for o in out.rows])  # type: ignore[misc]
     return TargetRun(y, traces, out.inference, out.steps, out.total)
 
 
