@@ -73,8 +73,23 @@ static void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *a
     tl_mac4_sum(a01, a23, acc);
 }
 #elif defined(TL_KERNEL_DSP)
-/* Armv7E-M: per quad one LDM of v (two int16 pairs), two LDM of four weight words, eight
- * SMLAD (two MACs each): 13 instructions per 16 MACs. */
+/* One quad of the Armv7E-M kernels (assembly text shared by tl_mac4_w16 and the fast step's unit
+ * loop): r4-r7 += the four gates' weights at r0 (advanced) times v at r1 (advanced); one LDM of v
+ * (two int16 pairs), two LDM of four weight words, eight SMLAD (two MACs each). */
+#define TL_V7EM_QUAD                                                                                    \
+    "    ldm r1!, {r8, r9}\n"                                                                            \
+    "    ldm r0!, {r10, r11, r12, lr}\n"                                                                 \
+    "    smlad r4, r10, r8, r4\n"                                                                        \
+    "    smlad r4, r11, r9, r4\n"                                                                        \
+    "    smlad r5, r12, r8, r5\n"                                                                        \
+    "    smlad r5, lr, r9, r5\n"                                                                         \
+    "    ldm r0!, {r10, r11, r12, lr}\n"                                                                 \
+    "    smlad r6, r10, r8, r6\n"                                                                        \
+    "    smlad r6, r11, r9, r6\n"                                                                        \
+    "    smlad r7, r12, r8, r7\n"                                                                        \
+    "    smlad r7, lr, r9, r7\n"
+
+/* Armv7E-M: one quad per iteration, 13 instructions per 16 MACs. */
 void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
 __asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
         ".syntax unified\n"
@@ -90,17 +105,7 @@ __asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
         "    bxle lr\n"
         "    push {r4-r11, lr}\n"
         "    ldm r3, {r4-r7}\n"
-        "1:  ldm r1!, {r8, r9}\n"
-        "    ldm r0!, {r10, r11, r12, lr}\n"
-        "    smlad r4, r10, r8, r4\n"
-        "    smlad r4, r11, r9, r4\n"
-        "    smlad r5, r12, r8, r5\n"
-        "    smlad r5, lr, r9, r5\n"
-        "    ldm r0!, {r10, r11, r12, lr}\n"
-        "    smlad r6, r10, r8, r6\n"
-        "    smlad r6, r11, r9, r6\n"
-        "    smlad r7, r12, r8, r7\n"
-        "    smlad r7, lr, r9, r7\n"
+        "1:\n" TL_V7EM_QUAD
         "    subs r2, r2, #1\n"
         "    bne 1b\n"
         "    stm r3, {r4-r7}\n"
@@ -628,27 +633,13 @@ void tl_lstm_units_v7em(tl_v7em_ctx_t *ctx);
 __asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
         ".syntax unified\n"
         ".thumb\n"
-        /* one quad: r4-r7 += the four gates' weights at r0 (advanced) times v at r1 (advanced) */
-        ".macro tl_v7em_quad\n"
-        "    ldm r1!, {r8, r9}\n"
-        "    ldm r0!, {r10, r11, r12, lr}\n"
-        "    smlad r4, r10, r8, r4\n"
-        "    smlad r4, r11, r9, r4\n"
-        "    smlad r5, r12, r8, r5\n"
-        "    smlad r5, lr, r9, r5\n"
-        "    ldm r0!, {r10, r11, r12, lr}\n"
-        "    smlad r6, r10, r8, r6\n"
-        "    smlad r6, r11, r9, r6\n"
-        "    smlad r7, r12, r8, r7\n"
-        "    smlad r7, lr, r9, r7\n"
-        ".endm\n"
         /* the quads [r1, r2) (at least one), two per iteration: an odd count enters at the second */
         ".macro tl_v7em_mm\n"
         "    sub r8, r2, r1\n"
         "    tst r8, #8\n"
         "    bne 3f\n"
-        "2:  tl_v7em_quad\n"
-        "3:  tl_v7em_quad\n"
+        "2:\n" TL_V7EM_QUAD
+        "3:\n" TL_V7EM_QUAD
         "    cmp r1, r2\n"
         "    bne 2b\n"
         ".endm\n"
@@ -789,7 +780,6 @@ __asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
         "    pop {r4-r11, pc}\n"
         ".size tl_lstm_units_v7em, .-tl_lstm_units_v7em\n"
         ".purgem tl_v7em_mm\n"
-        ".purgem tl_v7em_quad\n"
         ".purgem tl_v7em_rq1\n"
         ".purgem tl_v7em_rq4\n"
         ".purgem tl_v7em_lut\n"
