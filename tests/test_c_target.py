@@ -241,6 +241,19 @@ def test_validate_with_target_runners(cases, tmp_path: Path) -> None:
     assert [c.name for c in rep.c] == list(runners)
     for c in rep.c:
         assert c.sequences == 12 and c.mismatched_values == 0, c
+    # the report's cost section: footprint and instruction counts per core, as measured directly
+    assert [(t["target"], t["opt"]) for t in rep.target_cost] == [("cortex-m4", "-Os"), ("cortex-m55", "-O2")]
+    for t, runner in zip(rep.target_cost, runners.values(), strict=True):
+        exe = runner.builds[-1]
+        fp = ctarget.target_footprint(exe)
+        assert (t["runtime_text"], t["model_rodata"], t["state_bytes"], t["stack_bytes"]) == (
+            fp.runtime_text, fp.model_rodata, fp.state_bytes, fp.stack_bytes)
+        assert t["macs_per_step"] == 4 * 32 * (12 + 32) + 32 * 9
+        assert t["instructions_per_step"] > 0 and 0.5 < t["instructions_per_mac"] < 100
+        # run() evaluates the Dense head once per sequence, step() once per step: a step costs more
+        assert 0 < t["instructions_per_inference"] < t["steps"] * t["instructions_per_step"]
+    md = rep.to_markdown()
+    assert "## Cost on the emulated cores" in md and "| cortex-m55 -O2 |" in md.split("## Cost")[1]
 
 
 def test_runner_rebuilds_when_sequences_outgrow_max_steps(cases, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +46,6 @@ MODES = ("run", "step")
 DEFAULT_OPT = "-Os"
 #: QEMU timeout per run (seconds); QEMU executes about 1.6e9 guest instructions per second
 RUN_TIMEOUT = 600.0
-
-Runner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -644,33 +642,49 @@ def parse_target_spec(spec: str) -> tuple[str, str]:
     return name, opt
 
 
-def target_runner(
-    qmodel: QuantizedModel,
-    target: str,
-    opt: str = DEFAULT_OPT,
-    workdir: str | os.PathLike | None = None,
-    *,
-    max_steps: int | None = None,
-) -> Runner:
-    """Cross-compile once; return ``runner(int_inputs) -> outputs`` for ``tinylstm.validate``.
+@dataclass(frozen=True)
+class TargetCost:
+    """What a model costs on one core: the build's footprint and the instruction counts of one
+    sequence (``count_steps``)."""
 
-    Same contract as ``tinylstm.chost.host_runner``: each input an int8 batch in the ONNX layout
-    (rows of one length), each output what ``QuantizedModel.run_int`` returns for it. All rows of
-    all batches go through one QEMU run of ``<prefix>_run``. A non-causal model whose sequences
-    outgrow the build's ``MAX_STEPS`` is rebuilt once with a bound that fits.
-    """
-    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tinylstm-target-"))
-    t = tgt.get_target(target)
-    built = [build_target(qmodel, t, work / f"{t.name}{opt}", opt, max_steps=max_steps)]
+    footprint: TargetFootprint
+    counts: StepCounts
 
-    def runner(int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        exe = built[-1]
-        batches = [_rows(exe, x) for x in int_inputs]
-        longest = max((r.shape[0] for rows in batches for r in rows), default=0)
+    def to_dict(self) -> dict[str, object]:
+        f, c = self.footprint, self.counts
+        return {"target": f.target, "opt": f.opt, "runtime_text": f.runtime_text, "model_text": f.model_text,
+                "library_text": f.library_text, "model_rodata": f.model_rodata, "state_bytes": f.state_bytes,
+                "scratch_bytes": f.scratch_bytes, "stack_bytes": f.stack_bytes, "steps": c.steps,
+                "instructions_per_inference": c.inference, "instructions_per_step": c.step_mean,
+                "macs_per_step": c.macs_per_step, "instructions_per_mac": c.instructions_per_mac}
+
+
+class TargetRunner:
+    """``runner(int_inputs) -> outputs`` for ``tinylstm.validate`` (the contract of
+    ``tinylstm.chost.host_runner``: each input an int8 batch in the ONNX layout, rows of one
+    length; each output what ``QuantizedModel.run_int`` returns for it), plus ``cost(x)``. All rows
+    of all batches go through one QEMU run of ``<prefix>_run``. A non-causal model whose sequences
+    outgrow the build's ``MAX_STEPS`` is rebuilt once with a bound that fits."""
+
+    def __init__(self, qmodel: QuantizedModel, target: str, opt: str, work: Path, max_steps: int | None) -> None:
+        self.qmodel = qmodel
+        self.target = tgt.get_target(target)
+        self.opt = opt
+        self.work = work
+        self.builds = [build_target(qmodel, self.target, work / f"{self.target.name}{opt}", opt, max_steps=max_steps)]
+
+    def _fitting(self, longest: int) -> TargetExe:
+        exe = self.builds[-1]
         if exe.plan.max_steps is not None and longest > exe.plan.max_steps:
             bound = 1 << (longest - 1).bit_length()
-            exe = build_target(qmodel, t, work / f"{t.name}{opt}_T{bound}", opt, max_steps=bound)
-            built.append(exe)
+            exe = build_target(self.qmodel, self.target, self.work / f"{self.target.name}{self.opt}_T{bound}",
+                               self.opt, max_steps=bound)
+            self.builds.append(exe)
+        return exe
+
+    def __call__(self, int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        batches = [_rows(self.builds[-1], x) for x in int_inputs]
+        exe = self._fitting(max((r.shape[0] for rows in batches for r in rows), default=0))
         flat = [r for rows in batches for r in rows]
         res = _run_rows(exe, flat, "run", False, False, None, RUN_TIMEOUT) if flat else None
         outs, pos = [], 0
@@ -682,18 +696,36 @@ def target_runner(
             pos += len(rows)
         return outs
 
-    return runner
+    def cost(self, x_int8: np.ndarray) -> TargetCost:
+        """Footprint of the build and instructions of the first row of ``x_int8`` (ONNX layout)."""
+        rows = _rows(self.builds[-1], x_int8)[:1]
+        exe = self._fitting(rows[0].shape[0] if rows else 0)
+        return TargetCost(target_footprint(exe), count_steps(exe, x_int8))
+
+
+def target_runner(
+    qmodel: QuantizedModel,
+    target: str,
+    opt: str = DEFAULT_OPT,
+    workdir: str | os.PathLike | None = None,
+    *,
+    max_steps: int | None = None,
+) -> TargetRunner:
+    """Cross-compile once; return a ``TargetRunner`` (``runner(int_inputs) -> outputs`` for
+    ``tinylstm.validate``, and ``runner.cost(x)``)."""
+    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tinylstm-target-"))
+    return TargetRunner(qmodel, target, opt, work, max_steps)
 
 
 def target_runners(
     qmodel: QuantizedModel,
     targets: Sequence[str],
     workdir: str | os.PathLike | None = None,
-) -> dict[str, Runner]:
+) -> dict[str, TargetRunner]:
     """One runner per target spec (``"cortex-m4"``, ``"cortex-m55:-O2"``), named like
     ``"cortex-m4 -Os"``, for ``validate(..., c_runners=...)``. Builds happen here (errors early)."""
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tinylstm-target-"))
-    out: dict[str, Runner] = {}
+    out: dict[str, TargetRunner] = {}
     for spec in targets:
         name, opt = parse_target_spec(spec)
         out[f"{name} {opt}"] = target_runner(qmodel, name, opt, work)
@@ -704,9 +736,11 @@ __all__ = [
     "CTrace",
     "LayerInfo",
     "StepCounts",
+    "TargetCost",
     "TargetExe",
     "TargetFootprint",
     "TargetRun",
+    "TargetRunner",
     "build_target",
     "count_steps",
     "harness_source",

@@ -54,6 +54,9 @@ class ValidationReport:
     drift_per_step: float | None = None
     cell_saturation: dict[str, list[dict[str, int]]] = field(default_factory=dict)
     c: list[CResult] = field(default_factory=list)
+    #: per emulated core: footprint and instructions of the first validation sequence
+    #: (``ctarget.TargetCost.to_dict``), in the order of ``c``
+    target_cost: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -93,6 +96,25 @@ class ValidationReport:
         for r in self.c:
             if r.first_mismatch:
                 lines.append(f"\nfirst mismatch ({r.name}): {r.first_mismatch}")
+        if self.target_cost:
+            steps = self.target_cost[0]["steps"]
+            lines += [
+                "",
+                f"## Cost on the emulated cores (bytes; instructions of one validation sequence, T = {steps})",
+                "",
+                "| build | code: runtime + model + library | weights, tables (.rodata) | RAM: state (of which "
+                "scratch) | stack | instructions per inference | per step | per MAC |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for t in self.target_cost:
+                code = t["runtime_text"] + t["model_text"] + t["library_text"]
+                lines.append(
+                    f"| {t['target']} {t['opt']} | {code} ({t['runtime_text']} + {t['model_text']} + "
+                    f"{t['library_text']}) | {t['model_rodata']} | {t['state_bytes']} ({t['scratch_bytes']}) | "
+                    f"{t['stack_bytes']} | {t['instructions_per_inference']} | "
+                    f"{t['instructions_per_step']:.0f} | {t['instructions_per_mac']:.2f} |")
+            lines.append(f"\nMACs per step: {self.target_cost[0]['macs_per_step']} (tinylstm.analyze); per step = "
+                         "mean of the step() calls (causal models) or run() / T.")
         lines += [
             "",
             "## int8 (simulator) vs float (onnxruntime)",
@@ -235,6 +257,9 @@ def validate(
         t0 = time.perf_counter()
         outs = runner(int_inputs)
         report.c.append(_compare(name, q_int, outs, time.perf_counter() - t0, fm.output_view.axis_of("B")))
+        cost = getattr(runner, "cost", None)  # emulated cores: footprint and instruction counts
+        if cost is not None and int_inputs:
+            report.target_cost.append(cost(int_inputs[0]).to_dict())
     return report
 
 
