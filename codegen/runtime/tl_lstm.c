@@ -839,20 +839,17 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
     const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
     const uint32_t bh = tl_unpack_quads(h, n_h, vh);
     for (j = 0; j < n_h; ++j, ++u, wx += 16 * qx, wh += 16 * qh) {
-        int32_t a[4], z[4];
+        int32_t ax[4], ah[4], z[4];
         int32_t g, gi, gf, gg, go, act;
-        /* z = requant(acc_x) + bias + requant(acc_h), one accumulator set at a time */
-        for (g = 0; g < 4; ++g) {
-            a[g] = (int32_t)((uint32_t)u->effb_x[g] + bx); /* modulo 2^32 (TL_W16_BIAS) */
+        for (g = 0; g < 4; ++g) { /* modulo 2^32: the bias corrections of TL_W16_BIAS */
+            ax[g] = (int32_t)((uint32_t)u->effb_x[g] + bx);
+            ah[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
         }
-        tl_mac4_w16(wx, vx, qx, a);
+        tl_mac4_w16(wx, vx, qx, ax);
+        tl_mac4_w16(wh, vh, qh, ah);
         for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(a[g], u->mult_x[g], u->rshift_x[g]) + u->bias[g];
-            a[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
-        }
-        tl_mac4_w16(wh, vh, qh, a);
-        for (g = 0; g < 4; ++g) {
-            z[g] += tl_requant_odd(a[g], u->mult_h[g], u->rshift_h[g]);
+            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
+                   + u->bias[g];
         }
         gi = tl_lut_sym16(z[0], &p->lut_f);
         gf = tl_lut_sym16(z[1], &p->lut_f);
