@@ -29,6 +29,19 @@ const int32_t TL_W16_ENCODING = TL_W16_BIAS;
 #include <emmintrin.h>
 #endif
 
+/* The text around a hand-written Thumb function `name` (a string literal): its own section (so
+ * --gc-sections drops it when unused), unified syntax, a hidden global symbol with type and size. */
+#define TL_ASM_FUNC_BEGIN(name)                                                                          \
+    ".pushsection .text." name ",\"ax\",%progbits\n"                                                     \
+    ".syntax unified\n"                                                                                  \
+    ".thumb\n"                                                                                           \
+    ".balign 4\n"                                                                                        \
+    ".global " name "\n"                                                                                 \
+    ".hidden " name "\n"                                                                                 \
+    ".thumb_func\n"                                                                                      \
+    ".type " name ", %function\n" name ":\n"
+#define TL_ASM_FUNC_END(name) ".size " name ", .-" name "\n.popsection\n"
+
 /* acc[g] += sum over nq quads of the four rows g = 0..3 of w (quad order) times v (quad order). */
 #if defined(TL_KERNEL_SSE2)
 /* Two gates per 8-lane PMADDWD against v's quad repeated: lanes (g: w0 v0 + w1 v1, g: w2 v2 + w3 v3,
@@ -91,15 +104,7 @@ static void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *a
 
 /* Armv7E-M: one quad per iteration, 13 instructions per 16 MACs. */
 void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
-__asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
-        ".syntax unified\n"
-        ".thumb\n"
-        ".balign 4\n"
-        ".global tl_mac4_w16\n"
-        ".hidden tl_mac4_w16\n"
-        ".thumb_func\n"
-        ".type tl_mac4_w16, %function\n"
-        "tl_mac4_w16:\n"
+__asm__(TL_ASM_FUNC_BEGIN("tl_mac4_w16")
         "    cmp r2, #0\n"
         "    it le\n"
         "    bxle lr\n"
@@ -110,21 +115,12 @@ __asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
         "    bne 1b\n"
         "    stm r3, {r4-r7}\n"
         "    pop {r4-r11, pc}\n"
-        ".size tl_mac4_w16, .-tl_mac4_w16\n"
-        ".popsection\n");
+        TL_ASM_FUNC_END("tl_mac4_w16"));
 
 /* int8 weights, natural order in a quad: SXTB16 gives the pairs (w0, w2) and (w1, w3) that
  * match v's quad order. 20 instructions per 16 MACs. */
 void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc);
-__asm__(".pushsection .text.tl_mac4_w8,\"ax\",%progbits\n"
-        ".syntax unified\n"
-        ".thumb\n"
-        ".balign 4\n"
-        ".global tl_mac4_w8\n"
-        ".hidden tl_mac4_w8\n"
-        ".thumb_func\n"
-        ".type tl_mac4_w8, %function\n"
-        "tl_mac4_w8:\n"
+__asm__(TL_ASM_FUNC_BEGIN("tl_mac4_w8")
         "    cmp r2, #0\n"
         "    it le\n"
         "    bxle lr\n"
@@ -153,8 +149,7 @@ __asm__(".pushsection .text.tl_mac4_w8,\"ax\",%progbits\n"
         "    ldr r3, [sp]\n"
         "    stm r3, {r4-r7}\n"
         "    pop {r3-r11, pc}\n"
-        ".size tl_mac4_w8, .-tl_mac4_w8\n"
-        ".popsection\n");
+        TL_ASM_FUNC_END("tl_mac4_w8"));
 #else
 #if TL_W16_BIAS != 0
 /* one gate of the Armv6-M kernel: 4 MACs of the weights at [r0 + o0..o3] with v in r4, r2, r5, r3 */
@@ -169,15 +164,7 @@ __asm__(".pushsection .text.tl_mac4_w8,\"ax\",%progbits\n"
  * modulo 2^32 to the exact int32 result). Per quad: LDM of v and four splits, then LDRH + MULS +
  * ADD per MAC with the accumulators in r8-r11: 56 instructions per 16 MACs. */
 void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
-__asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
-        ".syntax unified\n"
-        ".thumb\n"
-        ".balign 4\n"
-        ".global tl_mac4_w16\n"
-        ".hidden tl_mac4_w16\n"
-        ".thumb_func\n"
-        ".type tl_mac4_w16, %function\n"
-        "tl_mac4_w16:\n"
+__asm__(TL_ASM_FUNC_BEGIN("tl_mac4_w16")
         "    cmp r2, #0\n"
         "    bgt 2f\n"
         "    bx lr\n"
@@ -219,8 +206,7 @@ __asm__(".pushsection .text.tl_mac4_w16,\"ax\",%progbits\n"
         "    mov r10, r6\n"
         "    mov r11, r7\n"
         "    pop {r3-r7, pc}\n"
-        ".size tl_mac4_w16, .-tl_mac4_w16\n"
-        ".popsection\n");
+        TL_ASM_FUNC_END("tl_mac4_w16"));
 #else
 static void tl_mac4_w16(const uint16_t *wu, const int16_t *v, int32_t nq, int32_t *acc)
 {
@@ -630,10 +616,7 @@ TL_V7EM_CHECK(ctx, offsetof(tl_v7em_ctx_t, u) == 20 && offsetof(tl_v7em_ctx_t, h
                        && offsetof(tl_v7em_ctx_t, zx) == 140);
 
 void tl_lstm_units_v7em(tl_v7em_ctx_t *ctx);
-__asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
-        ".syntax unified\n"
-        ".thumb\n"
-        /* the quads [r1, r2) (at least one), two per iteration: an odd count enters at the second */
+__asm__(/* the quads [r1, r2) (at least one), two per iteration: an odd count enters at the second */
         ".macro tl_v7em_mm\n"
         "    sub r8, r2, r1\n"
         "    tst r8, #8\n"
@@ -687,12 +670,7 @@ __asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
         "    rsblt \\x, r2, lr\n"
         "    movge \\x, r2\n"
         ".endm\n"
-        ".balign 4\n"
-        ".global tl_lstm_units_v7em\n"
-        ".hidden tl_lstm_units_v7em\n"
-        ".thumb_func\n"
-        ".type tl_lstm_units_v7em, %function\n"
-        "tl_lstm_units_v7em:\n"
+        TL_ASM_FUNC_BEGIN("tl_lstm_units_v7em")
         "    push {r4-r11, lr}\n"
         "    mov r3, r0\n"
         "1:  ldr r12, [r3, #20]\n"
@@ -778,12 +756,11 @@ __asm__(".pushsection .text.tl_lstm_units_v7em,\"ax\",%progbits\n"
         "    cmp r0, r1\n"
         "    bne 1b\n"
         "    pop {r4-r11, pc}\n"
-        ".size tl_lstm_units_v7em, .-tl_lstm_units_v7em\n"
+        TL_ASM_FUNC_END("tl_lstm_units_v7em")
         ".purgem tl_v7em_mm\n"
         ".purgem tl_v7em_rq1\n"
         ".purgem tl_v7em_rq4\n"
-        ".purgem tl_v7em_lut\n"
-        ".popsection\n");
+        ".purgem tl_v7em_lut\n");
 
 static void tl_v7em_lut_init(tl_v7em_lut_t *d, const tl_lut_t *lut)
 {
