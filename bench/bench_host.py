@@ -51,6 +51,7 @@ sys.path.insert(0, str(BENCH))
 from bench_simulator import random_model  # noqa: E402
 from bench_target import random_lstm  # noqa: E402
 from host_timing import CTiming, build_timing, time_c  # noqa: E402
+from machine_info import cpu_model, tool_version  # noqa: E402
 
 import tinylstm  # noqa: E402
 from tinylstm.ctarget import macs_per_step  # noqa: E402
@@ -404,24 +405,9 @@ def build_table(b: BuildTiming) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-def _version(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return "-"
-    return out.splitlines()[0].strip() if out else "-"
-
-
 def machine_note(compilers: list[str]) -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ccs = "; ".join(_version([cc, "--version"]) for cc in compilers)
+    cpu = cpu_model(platform.machine())
+    ccs = "; ".join(tool_version([cc, "--version"], missing="-") for cc in compilers)
     return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {ccs}; "
             f"onnxruntime {ort.__version__}, numpy {np.__version__}, Python {platform.python_version()}")
 

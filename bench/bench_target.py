@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine_info import cpu_model, tool_version  # noqa: E402
 
 import tinylstm  # noqa: E402
 from tinylstm import ctarget  # noqa: E402
@@ -57,25 +59,10 @@ def random_lstm(inputs: int, hidden: int, seed: int = 0) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _tool_version(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return "?"
-    return out.splitlines()[0].strip() if out else "?"
-
-
 def machine_note() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gcc = _tool_version(["arm-none-eabi-gcc", "--version"])
-    qemu = _tool_version(["qemu-system-arm", "--version"])
+    cpu = cpu_model("?")
+    gcc = tool_version(["arm-none-eabi-gcc", "--version"])
+    qemu = tool_version(["qemu-system-arm", "--version"])
     return f"{platform.system()} {platform.machine()} ({cpu}); {gcc}; {qemu}"
 
 

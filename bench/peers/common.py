@@ -29,6 +29,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+
+from machine_info import cpu_model  # noqa: E402
 
 from tinylstm import tasks  # noqa: E402
 from tinylstm.datasets import load_task_file  # noqa: E402
@@ -117,14 +121,7 @@ def time_per_sequence(run_one: RunOne, seqs: list[np.ndarray], repeat: int = 1) 
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or platform.machine())
     system = f"{platform.system()} {platform.release()}"
     return f"{cpu}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
 
