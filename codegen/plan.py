@@ -203,6 +203,15 @@ def _allocate(
     return tuple(out), width_total
 
 
+def default_max_steps(model: QuantizedModel) -> int:
+    """The ``run()`` bound of a buffered model when none is given: the static length its graph
+    requires, else the longest calibration sequence, else :data:`DEFAULT_MAX_STEPS`."""
+    t_atoms = [a.size for a in model.input_view.atoms if a.label == "T"]
+    if t_atoms and t_atoms[0]:
+        return int(t_atoms[0])
+    return model.longest_calibration or DEFAULT_MAX_STEPS
+
+
 def make_plan(model: QuantizedModel, max_steps: int | None = None) -> Plan:
     nodes = model.nodes
     live = _live(nodes)
@@ -224,8 +233,7 @@ def make_plan(model: QuantizedModel, max_steps: int | None = None) -> Plan:
     else:
         buffers, width = _allocate(nodes, live, output_seq)
         if max_steps is None:
-            t_atoms = [a.size for a in model.input_view.atoms if a.label == "T"]
-            max_steps = int(t_atoms[0]) if t_atoms and t_atoms[0] else DEFAULT_MAX_STEPS
+            max_steps = default_max_steps(model)
         bound = int(max_steps)
         if bound < 1 or bound > 2**20:
             raise UnsupportedModelError(f"max_steps {bound} must lie in [1, {2**20}]", field="max_steps")

@@ -538,7 +538,7 @@ def test_valid_example_data_still_loads(tmp_path: Path) -> None:
     assert len(adding) == 2560 and adding.targets is not None
     np.save(tmp_path / "x.npy", np.zeros((2, 3, 12), np.float16))
     assert len(load_dataset(tmp_path / "x.npy", fm)) == 2
-    np.savez_compressed(tmp_path / "c.npz", x=np.ones((3, 4, 12), np.int8), lengths=np.array([1, 4, 2]),
+    np.savez_compressed(tmp_path / "c.npz", x=np.ones((3, 4, 12), np.float32), lengths=np.array([1, 4, 2]),
                         labels=np.array([0, 8, 3], np.uint8))
     assert [len(s) for s in load_dataset(tmp_path / "c.npz", fm).sequences] == [1, 4, 2]
 

@@ -99,7 +99,8 @@ def test_export_loads_and_matches_torch(cfg: Config, dynamo: bool, tmp_path: Pat
     assert opset == (18 if dynamo else 17)
     imported = tinylstm.load_onnx(str(path))
     assert imported.fixed_batch is None
-    assert imported.fixed_time == (None if dynamic_time else 5)
+    assert imported.fixed_time is None  # a static example length is a default, not a constraint
+    assert imported.export_time == (None if dynamic_time else 5)
     for batch, time in ((2, 5), (3, 9 if dynamic_time else 5), (1, 2 if dynamic_time else 5)):
         x = make_input(cfg, batch, time, seed=batch * 100 + time)
         y = imported.run(x.numpy())
@@ -269,3 +270,160 @@ def test_batch_one_example_training_mode_and_stale_data_file(tmp_path: Path) -> 
     assert imported.fixed_batch is None  # a batch-1 example still gives a dynamic batch
     x = make_input(cfg, 4, 6, seed=1)
     assert float(np.max(np.abs(imported.run(x.numpy()) - _torch(model.eval(), x)))) <= ATOL
+
+
+# --------------------------------------------------------------------------------------
+# tinylstm's importer as the last check; parity relative to the outputs' magnitude
+# --------------------------------------------------------------------------------------
+def _conv_front_end():  # type: ignore[no-untyped-def]
+    class ConvFrontEnd(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv1d(3, 4, kernel_size=3, padding=1)
+            self.lstm = torch.nn.LSTM(4, 5, batch_first=True)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.lstm(self.conv(x.transpose(1, 2)).transpose(1, 2))[0]
+
+    return ConvFrontEnd()
+
+
+def _mean_head():  # type: ignore[no-untyped-def]
+    class MeanHead(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 5, batch_first=True)
+            self.fc = torch.nn.Linear(5, 2)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.fc(self.lstm(x)[0].mean(dim=1))
+
+    return MeanHead()
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    ("make", "op", "dynamo"),
+    [(_conv_front_end, "Conv", False), (_mean_head, "ReduceMean", False),
+     (_mean_head, "ReduceMean", True)],
+    ids=["conv1d-legacy", "mean-legacy", "mean-dynamo"],
+)
+def test_a_model_tinylstm_cannot_import_is_refused_and_nothing_written(
+        make, op: str, dynamo: bool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(5)
+    dest = tmp_path / "m.onnx"
+    old_model, old_data = b"previous export\n", b"\x00previous weights"
+    dest.write_bytes(old_model)
+    (tmp_path / "m.onnx.data").write_bytes(old_data)
+    with pytest.raises(tinylstm.UnsupportedModelError) as info:
+        from_torch(make(), torch.randn(2, 5, 3), dest, dynamo=dynamo)
+    err, msg = info.value, str(info.value)
+    assert err.node and f"node '{err.node}'" in msg  # the importer's culprit, kept
+    assert err.field == "op_type" and f"op {op} " in msg
+    assert "exported the model, but tinylstm cannot import" in msg
+    assert "supported model ops: LSTM" in msg  # and what is supported
+    assert "\n" not in msg and "\\x0a" not in msg and ".tmp" not in msg
+    # the destination and its data file are exactly as before; no temporary file is left
+    assert dest.read_bytes() == old_model
+    assert (tmp_path / "m.onnx.data").read_bytes() == old_data
+    assert {p.name for p in tmp_path.iterdir()} == {"m.onnx", "m.onnx.data"}
+
+
+@needs_torch
+def test_a_refused_model_leaves_no_file_in_an_empty_folder(tmp_path: Path) -> None:
+    torch.manual_seed(6)
+    with pytest.raises(tinylstm.UnsupportedModelError, match="Conv"):
+        from_torch(_conv_front_end(), torch.randn(2, 5, 3), tmp_path / "m.onnx", dynamo=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _big_logits():  # type: ignore[no-untyped-def]
+    """An LSTM classifier whose logits are ~1000x a usual model's (weights scaled: tinylstm
+    imports no Mul), so float32 rounding differs from torch far above 1e-5 absolute."""
+    cfg = Config("last_l1_bf", "last", hidden_size=8, outputs=4, seed=44)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for p in model.fc.parameters():
+            p.mul_(1000.0)
+    return cfg, model
+
+
+@needs_torch
+def test_parity_tolerance_scales_with_large_outputs(tmp_path: Path) -> None:
+    cfg, model = _big_logits()
+    x0 = make_input(cfg, 2, 5, seed=3)
+    path = from_torch(model, x0, tmp_path / "m.onnx")
+    y_torch, y_ort = _torch(model, x0), _ort(path, x0.numpy())
+    scale = float(np.max(np.abs(y_torch)))
+    err = float(np.max(np.abs(y_ort.astype(np.float64) - y_torch)))
+    assert scale > 100  # the outputs really are large ...
+    assert err > ATOL  # ... and an absolute 1e-5 would have refused this sound export
+    assert err <= ATOL * scale
+
+
+@needs_torch
+@pytest.mark.parametrize("big", [False, True], ids=["small", "large"])
+def test_parity_check_still_catches_a_real_mismatch(big: bool, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    if big:
+        cfg, model = _big_logits()
+    else:
+        cfg = Config("last_l1_bf", "last", seed=45)
+        model = build_model(cfg)
+    x0 = make_input(cfg, 2, 5, seed=4)
+    with torch.no_grad():
+        scale = max(1.0, float(model(x0).abs().max()))
+    real_run = ort.InferenceSession.run
+
+    def skewed_run(self, output_names, feed, run_options=None):  # type: ignore[no-untyped-def]
+        # 100x the allowed error, relative to the outputs' size
+        return [y + np.float32(100 * ATOL * scale) for y in real_run(self, output_names, feed,
+                                                                       run_options)]
+
+    monkeypatch.setattr(ort.InferenceSession, "run", skewed_run)
+    (tmp_path / "m.onnx").write_bytes(b"previous export")
+    with pytest.raises(ExportError) as info:
+        from_torch(model, x0, tmp_path / "m.onnx")
+    msg = str(info.value)
+    assert "at the example shape: onnxruntime differs from torch by" in msg
+    assert "atol * max(1, max|torch output|)" in msg
+    assert (tmp_path / "m.onnx").read_bytes() == b"previous export"
+    assert {p.name for p in tmp_path.iterdir()} == {"m.onnx"}
+
+
+@needs_torch
+def test_onnxruntime_errors_are_one_readable_line(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    def failing_run(self, output_names, feed, run_options=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :\n  bad input\t"
+                           f"for {self._model_path}\r\n\nsecond line")
+
+    monkeypatch.setattr(ort.InferenceSession, "run", failing_run)
+    cfg = Config("last_l1_bf", "last", seed=46)
+    dest = tmp_path / "m.onnx"
+    with pytest.raises(ExportError) as info:
+        from_torch(build_model(cfg), make_input(cfg, 2, 5, seed=0), dest)
+    msg = str(info.value)
+    assert isinstance(info.value, tinylstm.TinyLstmError)
+    assert (f"INVALID_ARGUMENT : bad input for {dest} second line" in msg), msg
+    assert "\\x" not in msg and not any(c in msg for c in "\n\r\t")
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_torch
+def test_exporter_errors_are_one_readable_line(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    def failing_export(model, args, f, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"Unsupported: op foo\n\n  while writing {f}\n" + "trace " * 200)
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    cfg = Config("last_l1_bf", "last", seed=47)
+    dest = tmp_path / "m.onnx"
+    with pytest.raises(ExportError) as info:
+        from_torch(build_model(cfg), make_input(cfg, 2, 5, seed=0), dest)
+    msg = str(info.value)
+    assert msg.startswith("torch.onnx.export (legacy exporter, opset 17) failed: RuntimeError: "
+                          f"Unsupported: op foo while writing {dest} trace trace")
+    assert msg.endswith(" ...") and len(msg) < 700  # a 1200-character trace is cut
+    assert "\\x" not in msg and "\n" not in msg
+    assert list(tmp_path.iterdir()) == []

@@ -86,8 +86,10 @@ def test_concat_of_model_tensors_without_pick_is_refused():
         tinylstm.load_onnx(_model(nodes, inits, ["T", "N", I]))
 
 
-def test_baked_time_reshape_imports_with_fixed_length():
-    """A Reshape whose target holds the example length (PyTorch dynamo, batch_first=False)."""
+def test_baked_time_reshape_imports_with_its_length_as_default():
+    """A Reshape whose target holds the example length (PyTorch dynamo, batch_first=False):
+    onnxruntime runs the file only at that length; tinylstm keeps it as the export length and
+    runs any length (the computation does not depend on it)."""
     rng = np.random.default_rng(0)
     inits = _lstm_inits("a", rng)
     inits.append(numpy_helper.from_array(np.array([7, -1, H], dtype=np.int64), "shp"))
@@ -97,10 +99,12 @@ def test_baked_time_reshape_imports_with_fixed_length():
     ]
     m = _model(nodes, inits, ["T", "N", I])
     fm = _check(m, [(7, 2, I), (7, 5, I)])
-    assert fm.fixed_time == 7
-    assert any("baked" in n for n in fm.notes)
-    with pytest.raises(tinylstm.DataError, match="time=7"):
-        fm.run(np.zeros((9, 2, I), np.float32))
+    assert fm.export_time == 7 and fm.fixed_time is None
+    assert any("bakes the sequence length 7" in n for n in fm.notes)
+    x9 = rng.standard_normal((9, 2, I)).astype(np.float32)
+    y9 = fm.run(x9)
+    assert y9.shape == (9, 2, H)
+    np.testing.assert_allclose(y9[:7], fm.run(x9[:7]), rtol=0, atol=1e-6)  # forward: the first 7 steps
 
 
 def test_per_step_head_through_flatten_and_reshape():

@@ -77,15 +77,20 @@ __all__ = [
 ]
 
 
-def load_onnx(path: str | os.PathLike | onnx.ModelProto | bytes, *, check_weights: bool = True) -> FloatModel:
+def load_onnx(path: str | os.PathLike | onnx.ModelProto | bytes, *, check_weights: bool = True,
+              batch_row: int | None = None) -> FloatModel:
     """Import an ONNX file holding LSTM layers into the float IR.
+
+    A static batch or sequence length declared by the file is a default, not a constraint,
+    wherever the graph allows. ``batch_row``: for a static batch whose rows hold different
+    initial states or ``sequence_lens``, keep row ``batch_row``'s.
 
     Raises :class:`ModelFormatError` for unreadable files and
     :class:`UnsupportedModelError` naming the node and field for anything not supported.
     """
     from .onnx_import import load_onnx as _load
 
-    return _load(path, check_weights=check_weights)
+    return _load(path, check_weights=check_weights, batch_row=batch_row)
 
 
 def generate_c(qmodel: QuantizedModel, out_dir: str | os.PathLike, prefix: str = "model", **kwargs):

@@ -78,8 +78,10 @@ def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
     return rows
 
 
-def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "model") -> dict[str, Any]:
-    """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes."""
+def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "model",
+            max_steps: int | None = None) -> dict[str, Any]:
+    """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes;
+    ``max_steps``: the ``run()`` bound of buffered models (as given to ``generate_c``)."""
     from .codegen.emit import footprint
 
     rows = _layer_rows(qm)
@@ -88,15 +90,15 @@ def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "mod
         "parameters": sum(r["parameters"] for r in rows),
         "macs_per_step": macs_per_step(qm),
         "peephole_mults_per_step": sum(peephole_mults(n) for n in qm.nodes),
-        "generated": footprint(qm, prefix),
+        "generated": footprint(qm, prefix, max_steps),
         "compiled": None,
     }
     if target is not None:
-        res["compiled"] = _compiled_sizes(qm, prefix, target)
+        res["compiled"] = _compiled_sizes(qm, prefix, target, max_steps)
     return res
 
 
-def _compiled_sizes(qm: QuantizedModel, prefix: str, target: str) -> dict[str, Any]:
+def _compiled_sizes(qm: QuantizedModel, prefix: str, target: str, max_steps: int | None) -> dict[str, Any]:
     """Sizes measured from the model linked for ``target`` at -Os (runtime and model code,
     weights/tables, state, stack)."""
     from .ctarget import build_target, target_footprint
@@ -106,7 +108,7 @@ def _compiled_sizes(qm: QuantizedModel, prefix: str, target: str) -> dict[str, A
     if reason:
         raise ToolchainError(reason)
     with tempfile.TemporaryDirectory(prefix="tinylstm-analyze-") as tmp:
-        fp = target_footprint(build_target(qm, target, Path(tmp), opt="-Os", prefix=prefix))
+        fp = target_footprint(build_target(qm, target, Path(tmp), opt="-Os", prefix=prefix, max_steps=max_steps))
     d = fp.to_dict()
     d.update(target=target, opt="-Os")
     return d

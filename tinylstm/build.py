@@ -25,9 +25,8 @@ class BuildResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        from .analyze import format_analysis
 
-        lines = [self.report.to_markdown(), "## Footprint", "", format_analysis(self.analysis), ""]
+        lines = [self.report.to_markdown(), ""]
         t = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"wrote {len(self.files)} files to {self.out_dir} ({t})")
         return "\n".join(lines)
@@ -44,6 +43,8 @@ def build(
     quantize_options: dict[str, Any] | None = None,
     target: str | None = None,
     targets: Sequence[str] = (),
+    max_steps: int | None = None,
+    batch_row: int | None = None,
 ) -> BuildResult:
     """Quantize ``onnx_path`` on ``calib``, emit C, validate on ``data`` (default: ``calib``).
 
@@ -52,13 +53,17 @@ def build(
     first, so an unknown core or a missing arm-none-eabi-gcc / qemu-system-arm raises
     :class:`~tinylstm.toolchain.ToolchainError` before any work. ``target`` (a core name;
     default: the first of ``targets``) adds that core's compiled sizes to the analysis.
-    ``out_dir`` receives the C library, ``model.tlq``, ``report.md`` and ``report.json`` in one
-    atomic write after validation ran; a user error before that leaves nothing behind.
+    ``out_dir`` receives the C library, ``model.tlq``, ``report.md`` and ``report.json`` (with
+    the footprint) in one atomic write after validation ran; a user error before that leaves
+    nothing behind. ``max_steps`` bounds ``run()`` of models with a reverse or bidirectional LSTM
+    (default: the longest sequence of the calibration and validation data). ``batch_row``: see
+    :func:`tinylstm.load_onnx`.
     """
     from . import load_onnx
     from .analyze import analyze
     from .codegen import generate_files
     from .codegen.names import check_prefix
+    from .codegen.plan import make_plan
     from .codegen.writer import write_tree
     from .quantize import quantize
 
@@ -67,22 +72,32 @@ def build(
         target = target or _check_targets(targets)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    fm = load_onnx(onnx_path)
+    fm = load_onnx(onnx_path, batch_row=batch_row)
     cal = load_dataset(calib, fm, what="calibration data")
+    val = load_dataset(data, fm, what="validation data") if data is not None else cal
     qm = quantize(fm, cal.sequences, **(quantize_options or {}))
     seconds["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    files: dict[str, str | bytes] = dict(generate_files(qm, prefix))
+    bound_note = None
+    if max_steps is None and not make_plan(qm).streaming:
+        max_steps = max(len(s) for s in cal.sequences + val.sequences)
+        bound_note = (f"run() buffers sequences of up to {max_steps} steps (the model has a reverse or "
+                      "bidirectional LSTM; the bound is the longest sequence of the calibration and validation "
+                      "data): give max_steps (--max-steps) to change it")
+    files: dict[str, str | bytes] = dict(generate_files(qm, prefix, max_steps))
     seconds["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinylstm-build-") as tmp:
-        report = validate(onnx_path, qm, data if data is not None else cal, float_model=fm,
+        report = validate(onnx_path, qm, val, float_model=fm,
                           compilers=tuple(compilers), targets=tuple(targets), workdir=tmp)
         tlq = Path(tmp) / "model.tlq"
         qm.save(tlq)
         files["model.tlq"] = tlq.read_bytes()
     seconds["validate"] = time.perf_counter() - t0
-    analysis = analyze(qm, target=target, prefix=prefix)
+    analysis = analyze(qm, target=target, prefix=prefix, max_steps=max_steps)
+    if bound_note:
+        report.notes.append(bound_note)
+    report.footprint = analysis
     files["report.md"] = report.to_markdown()
     files["report.json"] = report.to_json() + "\n"
     written = write_tree(files, out_dir)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .data_io import check_not_quantized
 from .errors import DataError
 from .ir import FloatModel, LstmNode
 from .reference import check_input, run_canonical
@@ -55,6 +56,7 @@ class Calibration:
     ranges: dict[tuple[int, str], TensorRange] = field(repr=False)
     sequences: int = 0
     steps: int = 0
+    longest: int = 0  # steps of the longest sequence
 
     def get(self, node: int, name: str) -> TensorRange:
         try:
@@ -185,6 +187,7 @@ def canonical_groups(model: FloatModel, data: CalibData) -> list[np.ndarray]:
     by_len: dict[int, list[np.ndarray]] = {}
     for k, a in enumerate(items):
         a = np.asarray(a)
+        check_not_quantized(a, "calibration data", f"item {k}")
         if a.ndim == rank - 1 and b_axis is not None:
             a = np.expand_dims(a, b_axis)
         try:
@@ -197,19 +200,6 @@ def canonical_groups(model: FloatModel, data: CalibData) -> list[np.ndarray]:
     if not by_len:
         raise DataError("calibration data holds no sequences")
     return [np.concatenate(v, axis=0) for _, v in sorted(by_len.items())]
-
-
-def _fixed_batch(model: FloatModel) -> int | None:
-    """The batch size a model is fixed to (initial states given per row), or None."""
-    for n in model.nodes:
-        if isinstance(n, LstmNode):
-            for d in n.directions:
-                if d.initial_h.shape[0] > 1:
-                    return int(d.initial_h.shape[0])
-                if d.initial_c.shape[0] > 1:
-                    return int(d.initial_c.shape[0])
-    fb = model.fixed_batch
-    return int(fb) if fb is not None and fb > 1 else None
 
 
 def calibrate(
@@ -267,7 +257,7 @@ def calibrate(
     else:
         report = None
 
-    fixed = _fixed_batch(float_model)
+    fixed = float_model.fixed_batch  # rows of a static batch hold different initial states
     rows = fixed or BATCH_ROWS
     done = 0
     for g in groups:
@@ -284,4 +274,5 @@ def calibrate(
             if report is not None:
                 report(done, total)
     ranges = {key: _finish(st, observer, percentile) for key, st in stats.items()}
-    return Calibration(observer, percentile, ranges, sequences=total, steps=total_steps)
+    return Calibration(observer, percentile, ranges, sequences=total, steps=total_steps,
+                       longest=max(g.shape[1] for g in groups))

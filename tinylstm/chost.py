@@ -578,6 +578,13 @@ def host_runner(
     plan = exe.plans[0]
 
     def runner(int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        nonlocal exe, plan
+        t_axis = qmodel.input_view.axis_of("T")
+        longest = max((x.shape[t_axis] for x in int_inputs), default=0)
+        if plan.max_steps is not None and longest > plan.max_steps:  # buffered: room for the data
+            exe = build_host(qmodel, work / f"host_{compiler}_{longest}", compiler=compiler, opt=opt,
+                             max_steps=longest)
+            plan = exe.plans[0]
         rows: list[_Row] = []
         counts = []
         for x in int_inputs:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
-from .errors import TinyLstmError, printable
+from .errors import TinyLstmError, one_line, printable
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
@@ -36,6 +36,8 @@ def command(name: str, add_args: Callable[[argparse.ArgumentParser], None]):
 def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="ONNX file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--batch-row", type=int, default=None, metavar="K",
+                   help="for a static batch whose rows hold different initial states: keep row K's")
 
 
 @command("inspect", _inspect_args)
@@ -43,7 +45,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from . import load_onnx
     from .summary import format_summary, summarize
 
-    model = load_onnx(args.model)
+    model = load_onnx(args.model, batch_row=args.batch_row)
     s = summarize(model)
     if args.json:
         print(json.dumps(s, indent=2))
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("TINYLSTM_DEBUG"):
             raise
         print(
-            f"internal error: {type(e).__name__}: {printable(str(e))} (a tinylstm bug; rerun with "
+            f"internal error: {type(e).__name__}: {printable(one_line(e))} (a tinylstm bug; rerun with "
             "TINYLSTM_DEBUG=1 for a traceback and please report it)",
             file=sys.stderr,
         )

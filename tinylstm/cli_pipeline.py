@@ -28,28 +28,35 @@ def _quant_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pre-frac", type=int, default=16, help="fraction bits of gate pre-activations")
     g.add_argument("--cell-headroom", type=float, default=1.0,
                    help="multiply the calibrated max |cell| before choosing its int16 range")
+    g.add_argument("--lstm-weight-bits", type=int, choices=(8, 16), default=16,
+                   help="width of the LSTM weight matrices: 16 (default) keeps long-lag memory, 8 halves "
+                        "their flash (docs/quantization.md section 13)")
+    _batch_row_option(p)
 
 
-def _load_float(path: str):
+def _batch_row_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-row", type=int, default=None, metavar="K",
+                   help="for a static batch whose rows hold different initial states or sequence_lens: "
+                        "keep row K's (the C runs one sequence at a time)")
+
+
+def _quantize_kwargs(args: argparse.Namespace) -> dict:
+    return dict(pre_frac=args.pre_frac, lut_size=args.lut_size, cell_headroom=args.cell_headroom,
+                observer=args.observer, percentile=args.percentile, lstm_weight_bits=args.lstm_weight_bits)
+
+
+def _load_float(path: str, batch_row: int | None = None):
     from . import load_onnx
 
-    return load_onnx(path)
+    return load_onnx(path, batch_row=batch_row)
 
 
-def _quantize(args: argparse.Namespace, fm):
+def _quantize(args: argparse.Namespace, fm, calib=None):
     from .data_io import load_dataset
     from .quantize import quantize
 
-    ds = load_dataset(args.calib, fm, what="calibration data")
-    return quantize(
-        fm,
-        ds.sequences,
-        pre_frac=args.pre_frac,
-        lut_size=args.lut_size,
-        cell_headroom=args.cell_headroom,
-        observer=args.observer,
-        percentile=args.percentile,
-    )
+    ds = calib if calib is not None else load_dataset(args.calib, fm, what="calibration data")
+    return quantize(fm, ds.sequences, **_quantize_kwargs(args))
 
 
 def _atomic_file(path: str | os.PathLike, write) -> None:
@@ -143,10 +150,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .data_io import load_dataset
 
     _check_output(args.output, folder=False)
-    fm = _load_float(args.model)
-    qm = _quantize(args, fm)
+    fm = _load_float(args.model, args.batch_row)
+    calib = load_dataset(args.calib, fm, what="calibration data")
+    qm = _quantize(args, fm, calib)
+    summary = quant_summary(qm, fm, calib)  # before writing: a failure leaves nothing behind
     _atomic_file(args.output, lambda tmp: _save_tlq(qm, tmp))
-    print(quant_summary(qm, fm, load_dataset(args.calib, fm)))
+    print(summary)
     print(f"\nwrote {args.output}")
     return 0
 
@@ -169,17 +178,29 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("qmodel", help="integer model (.tlq) from `tinylstm quantize`")
     p.add_argument("-o", "--output", required=True, help="output folder for the C files")
     p.add_argument("--prefix", default="model", help="C prefix of every public symbol (default: model)")
+    _max_steps_option(p)
+
+
+def _max_steps_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-steps", type=int, default=None, metavar="T",
+                   help="models with a reverse or bidirectional LSTM buffer whole sequences: the longest "
+                        "sequence run() accepts (default: the longest calibration sequence)")
 
 
 @command("generate", _generate_args)
 def cmd_generate(args: argparse.Namespace) -> int:
     """Emit the C library for an integer model."""
     from .codegen import generate_c
+    from .codegen.plan import make_plan
 
     _check_output(args.output, folder=True)
     qm = _load_qmodel(args.qmodel)
-    paths = generate_c(qm, args.output, prefix=args.prefix)
+    paths = generate_c(qm, args.output, prefix=args.prefix, max_steps=args.max_steps)
     print(f"wrote {len(paths)} files to {args.output}")
+    bound = make_plan(qm, args.max_steps).max_steps
+    if bound is not None and args.max_steps is None:
+        print(f"note: run() buffers sequences of up to {bound} steps (the model has a reverse or "
+              "bidirectional LSTM; default: the longest calibration sequence); --max-steps changes it")
     return 0
 
 
@@ -208,10 +229,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for out in (args.report, args.plot):
         if out is not None:
             _check_output(out, folder=False)
-    fm = _load_float(args.model)
     if args.qmodel:
         qm = _load_qmodel(args.qmodel)
+        row = args.batch_row if args.batch_row is not None else qm.batch_row
+        fm = _load_float(args.model, row)
     elif args.calib:
+        fm = _load_float(args.model, args.batch_row)
         qm = _quantize(args, fm)
     else:
         raise DataError("give --qmodel model.tlq or --calib data.npz")
@@ -226,11 +249,16 @@ def _emit_report(rep, args) -> None:
     from .validate import plot_step_error
 
     text = rep.to_markdown()
-    if args.report:
-        _atomic_file(args.report, lambda tmp: Path(tmp).write_text(text))
-    if getattr(args, "plot", None):
-        if plot_step_error(rep, args.plot) is None:
-            print("note: no plot (needs matplotlib and a per-step output)", file=sys.stderr)
+    plot = None
+    with tempfile.TemporaryDirectory(prefix="tinylstm-plot-") as tmp:
+        if getattr(args, "plot", None):  # rendered first: a failing plot leaves no report behind
+            plot = plot_step_error(rep, Path(tmp) / "plot.png")
+            if plot is None:
+                print("note: no plot (needs matplotlib and a per-step output)", file=sys.stderr)
+        if args.report:
+            _atomic_file(args.report, lambda t: Path(t).write_text(text))
+        if plot is not None:
+            _atomic_file(args.plot, lambda t: os.replace(plot, t))
     print(rep.to_json() if args.json else text)
     if not rep.ok:
         print(f"error: {rep.mismatches} sequence(s) differ between the simulator and the C",
@@ -254,7 +282,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.model.endswith(".onnx"):
         if not args.calib:
             raise DataError("an ONNX model needs --calib to be quantized first")
-        qm = _quantize(args, _load_float(args.model))
+        qm = _quantize(args, _load_float(args.model, args.batch_row))
     else:
         qm = _load_qmodel(args.model)
     a = analyze(qm, target=args.target)
@@ -274,6 +302,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                    "like validate's --target (e.g. cortex-m4,cortex-m55:-O2); the footprint then adds the first "
                    "core's compiled sizes. Needs arm-none-eabi-gcc and qemu-system-arm")
     p.add_argument("--json", action="store_true")
+    _max_steps_option(p)
     _quant_options(p)
 
 
@@ -286,10 +315,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     res = build(args.model, args.calib, args.output, data=args.data, prefix=args.prefix,
                 compilers=[c for c in args.compilers.split(",") if c],
-                targets=[t for t in args.target.split(",") if t],
-                quantize_options=dict(pre_frac=args.pre_frac, lut_size=args.lut_size,
-                                      cell_headroom=args.cell_headroom, observer=args.observer,
-                                      percentile=args.percentile))
+                targets=[t for t in args.target.split(",") if t], max_steps=args.max_steps,
+                batch_row=args.batch_row, quantize_options=_quantize_kwargs(args))
     print(res.report.to_json() if args.json else res.summary())
     return 0 if res.report.ok else 1
 

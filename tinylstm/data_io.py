@@ -71,10 +71,17 @@ def load_dataset(source, model: FloatModel | None = None, *, what: str = "data",
         if model is None:
             raise DataError(f"{what}: an in-memory array needs the model to know its layout")
         _rank_ok(source, model, what)
+        check_not_quantized(source, what, "the array")
+        _time_layout(model, source.shape[model.input_view.axis_of("B")],
+                     source.shape[model.input_view.axis_of("T")], what,
+                     f"the array of shape {source.shape} (in the model's input layout)")
         xc = model.input_view.to_canonical(_finite(np.asarray(source), what).astype(np.float64))
         seqs = [xc[i] for i in range(xc.shape[0])]
     elif isinstance(source, (list, tuple)):
-        seqs = [_finite(_as_array(s, what, k), what).astype(np.float64) for k, s in enumerate(source)]
+        arrays = [_as_array(s, what, k) for k, s in enumerate(source)]
+        for k, a in enumerate(arrays):
+            check_not_quantized(a, what, f"sequence {k}")
+        seqs = [_finite(a, what).astype(np.float64) for a in arrays]
         for k, s in enumerate(seqs):
             if s.ndim != 2:
                 raise DataError(f"{what}: sequence {k} has shape {s.shape}; expected (time, features)")
@@ -106,6 +113,30 @@ def _rank_ok(a: np.ndarray, model: FloatModel, what: str) -> None:
     want = len(model.input_view.dims)
     if a.ndim != want:
         raise DataError(f"{what}: array has shape {a.shape}; expected rank {want} in the model's input layout")
+
+
+def check_not_quantized(a: object, what: str, key: str) -> None:
+    """Refuse integer inputs: tinylstm takes the float values the ONNX model sees; integers are
+    most likely already quantized (int8 codes would be read as values of -128..127)."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is not None and dtype.kind in "iub":
+        raise DataError(
+            f"{what}: {key} holds integers ({dtype}); tinylstm takes the float inputs the ONNX model "
+            "sees, not quantized codes. If these integers are the real input values, convert them "
+            "with x.astype(np.float32)"
+        )
+
+
+def _time_layout(model: FloatModel, n: int, steps: int, what: str, shown: str) -> None:
+    """Refuse data whose sequence and time axes look swapped: the model was exported at a static
+    length that the data holds as its number of sequences, not as its length."""
+    t = model.export_time
+    if t is not None and steps != t and n == t:
+        raise DataError(
+            f"{what}: {shown} reads as {n} sequences of {steps} steps, but the model was exported "
+            f"with sequences of {t} steps: if it holds {steps} sequences of {t} steps with time first, "
+            "swap its first two axes (x.transpose(1, 0, 2)); data files are (N, T, F)"
+        )
 
 
 def _finite(a: np.ndarray, what: str, key: str = "data") -> np.ndarray:
@@ -147,10 +178,13 @@ def _from_file(path: str, what: str, model: FloatModel | None, feats: int | None
         shown = sorted(names)[:10] + (["..."] if len(names) > 10 else [])
         raise DataError(f"{label} has arrays {shown}; expected 'x' (N, T, F) and optional "
                         "'lengths', 'labels', 'y'")
+    check_not_quantized(arrays["x"], label, "'x'")
     x = _finite(arrays["x"], label, "'x'")
     if x.ndim != 3:
         raise DataError(f"{label}: 'x' has shape {x.shape}; expected (N, T, F) = "
                         "(sequences, time steps, features)")
+    if model is not None:
+        _time_layout(model, x.shape[0], x.shape[1], label, f"'x' of shape {x.shape}")
     if feats is not None and x.shape[2] != feats and x.shape[0] and x.shape[1]:
         raise DataError(f"{label}: 'x' has {x.shape[2]} features (shape {x.shape}); the model "
                         f"expects {feats}")

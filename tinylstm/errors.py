@@ -33,6 +33,12 @@ def _escape(ch: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+def one_line(e: BaseException) -> str:
+    """A library's error message on one line: onnxruntime's and onnx's span several, which the
+    CLI would otherwise print as ``\\x0a`` escapes."""
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 class TinyLstmError(Exception):
     """Base class of every error tinylstm raises on purpose.
 

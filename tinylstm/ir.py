@@ -352,6 +352,12 @@ class FloatModel:
     producer: str = ""
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the static batch / time length the ONNX input declares (or the exporter baked into the
+    #: graph), None when dynamic. A default, not a constraint: see :attr:`fixed_batch`.
+    export_batch: int | None = None
+    export_time: int | None = None
+    #: the row of a static batch whose per-row constants were kept (``load_onnx(batch_row=)``)
+    batch_row: int | None = None
 
     @property
     def lstm_layers(self) -> list[LstmNode]:
@@ -379,6 +385,8 @@ class FloatModel:
 
     @property
     def fixed_batch(self) -> int | None:
+        """The batch the model must run at: a static batch whose rows hold different constants
+        (:meth:`batch_dependence`); None when any number of sequences may run at once."""
         for a in self.input_view.atoms:
             if a.label == "B":
                 return a.size
@@ -386,10 +394,29 @@ class FloatModel:
 
     @property
     def fixed_time(self) -> int | None:
+        """The sequence length the model must run at (its graph depends on it), or None."""
         for a in self.input_view.atoms:
             if a.label == "T":
                 return a.size
         return None
+
+    def batch_dependence(self) -> list[tuple[str, str, int]]:
+        """``(node, field, rows)`` for every constant that differs between the rows of a static
+        batch (initial states, ``sequence_lens``): what makes :attr:`fixed_batch` not None."""
+        return batch_dependence(self.nodes)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the model computes: node kinds, sizes, attributes and weights (not
+        node names or the file's bytes), so a re-export of the same weights keeps it."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for n in self.nodes:
+            _hash_value(h, n)
+        for v in (self.input_view, self.output_view):
+            h.update(repr([(a.label, a.size) for a in v.atoms]).encode())
+            h.update(repr(v.dims).encode())
+        return h.hexdigest()
 
     @property
     def parameters(self) -> int:
@@ -412,3 +439,41 @@ class FloatModel:
         from .reference import run_float
 
         return run_float(self, x, sequence_lens=sequence_lens)
+
+
+def batch_dependence(nodes: tuple[Node, ...] | list[Node]) -> list[tuple[str, str, int]]:
+    """``(node, field, rows)`` of the LSTM constants kept per row of a static batch."""
+    out = []
+    for n in nodes:
+        if not isinstance(n, LstmNode):
+            continue
+        if n.sequence_lens is not None and n.sequence_lens.shape[0] > 1:
+            out.append((n.name, "sequence_lens", int(n.sequence_lens.shape[0])))
+        for what in ("initial_h", "initial_c"):
+            rows = max(getattr(d, what).shape[0] for d in n.directions)
+            if rows > 1:
+                out.append((n.name, what, rows))
+    return out
+
+
+def _hash_value(h, v: object) -> None:
+    """Feed a node (recursively: directions, activations, arrays) to a hash, names excluded."""
+    import dataclasses
+
+    if isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+        h.update(type(v).__name__.encode())
+        for f in dataclasses.fields(v):
+            if f.name != "name":
+                h.update(f.name.encode())
+                _hash_value(h, getattr(v, f.name))
+    elif isinstance(v, (tuple, list)):
+        h.update(b"(")
+        for x in v:
+            _hash_value(h, x)
+        h.update(b")")
+    else:
+        h.update(repr(v).encode())

@@ -209,6 +209,13 @@ class QuantizedModel:
     #: the quantize() options used (JSON scalars)
     options: tuple[tuple[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
+    #: ``FloatModel.fingerprint()`` of the float model quantized ("" in files of older tinylstm)
+    float_fingerprint: str = ""
+    #: ``load_onnx(batch_row=)`` of that float model, and the static length its file declares
+    batch_row: int | None = None
+    export_time: int | None = None
+    #: the longest calibration sequence (steps): the default bound of buffered C runs
+    longest_calibration: int = 0
 
     # ---- I/O scales -------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .calibrate import CalibData, Calibration, Progress, calibrate
-from .errors import QuantizationError
+from .errors import QuantizationError, UnsupportedModelError
 from .fixedpoint import INT16_MAX, INT32_MAX, Lut, quantize_multiplier
 from .ir import (
     ActivationNode,
@@ -368,6 +368,7 @@ def quantize(
     and of LSTM hidden states by that fraction of their span on each nonzero side (clamped to
     what the function can reach).
     """
+    _check_batch_free(float_model)
     if not isinstance(calib, Calibration):
         calib = calibrate(float_model, calib, observer=observer, percentile=percentile, progress=progress)
     if not MIN_PRE_FRAC <= pre_frac <= 24:
@@ -452,7 +453,23 @@ def quantize(
         source=float_model.source,
         options=tuple(sorted(opts.items())) + (("observer", calib.observer), ("percentile", calib.percentile)),
         notes=float_model.notes,
+        float_fingerprint=float_model.fingerprint(),
+        batch_row=float_model.batch_row,
+        export_time=float_model.export_time,
+        longest_calibration=calib.longest,
     )
+
+
+def _check_batch_free(fm: FloatModel) -> None:
+    """The integer model (and its C) runs one sequence at a time: refuse constants that differ
+    between the rows of a static batch."""
+    for node, what, rows in fm.batch_dependence():
+        raise UnsupportedModelError(
+            f"{what} differs between the {rows} rows of the model's static batch, and the generated C "
+            "runs one sequence at a time: re-export the model with a dynamic batch axis, or keep one "
+            "row's constants with --batch-row K (Python: load_onnx(path, batch_row=K))",
+            node=node, field=what,
+        )
 
 
 def _with_src(q, src_q: int | None):

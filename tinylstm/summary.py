@@ -74,7 +74,8 @@ def summarize(model: FloatModel) -> dict[str, Any]:
         "producer": model.producer,
         "opset": model.opset,
         "input": {"name": model.input_name, "layout": describe_view(model.input_view),
-                  "features": model.input_features},
+                  "features": model.input_features, "export_batch": model.export_batch,
+                  "export_time": model.export_time},
         "output": {"name": model.output_name, "layout": describe_view(model.output_view),
                    "features": model.output_features,
                    "per_step": model.many_to_many},
@@ -89,11 +90,18 @@ def summarize(model: FloatModel) -> dict[str, Any]:
     }
 
 
+def _exported_at(inp: dict[str, Any]) -> str:
+    """The static sizes the file declares, where the model does not require them."""
+    fixed = [f"{what} {inp[key]}" for what, key in (("batch", "export_batch"), ("time", "export_time"))
+             if inp[key] is not None and f"{what}={inp[key]}" not in inp["layout"]]
+    return f"  (exported with static {', '.join(fixed)}; runs any)" if fixed else ""
+
+
 def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"model     {s['source']}",
         f"producer  {s['producer'] or '-'} (opset {s['opset']})",
-        f"input     {s['input']['name']} {s['input']['layout']}",
+        f"input     {s['input']['name']} {s['input']['layout']}" + _exported_at(s["input"]),
         f"output    {s['output']['name']} {s['output']['layout']}"
         + ("  (one value per time step)" if s["output"]["per_step"] else ""),
     ]

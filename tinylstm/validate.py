@@ -21,8 +21,9 @@ import numpy as np
 
 from .data_io import Dataset, load_dataset
 from .errors import DataError
-from .ir import FloatModel
+from .ir import FloatModel, View
 from .metrics import ClassStats, ErrorStats, class_stats, drift_slope, error_stats
+from .oracle import Oracle
 from .qmodel import QuantizedModel
 
 #: runs C on int8 inputs: (name, int8 inputs per length group in ONNX layout) -> int8 outputs
@@ -58,6 +59,8 @@ class ValidationReport:
     #: (``ctarget.TargetCost.to_dict``), in the order of ``c``
     target_cost: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: ``tinylstm.analyze.analyze`` of the integer model, when a build wrote the C (``build``)
+    footprint: dict[str, Any] | None = None
 
     @property
     def mismatches(self) -> int:
@@ -146,27 +149,13 @@ class ValidationReport:
             for name, dirs in self.cell_saturation.items():
                 for k, s in enumerate(dirs):
                     lines.append(f"| {name} | {k} | {s['values']} | {s['saturated']} |")
+        if self.footprint is not None:
+            from .analyze import format_analysis
+
+            lines += ["", "## Footprint", "", format_analysis(self.footprint)]
         for n in self.notes:
             lines.append(f"\nnote: {n}")
         return "\n".join(lines) + "\n"
-
-
-def _ort_session(path: str):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-
-
-def _split_batch(model: FloatModel, y: np.ndarray) -> list[np.ndarray]:
-    """ONNX-layout output of a batch -> one array per sequence (batch axis of size 1 kept)."""
-    axis = model.output_view.axis_of("B")
-    if axis is None:
-        if y.shape[0] != 1 and model.output_view.kind != "seq":
-            return [y]
-        return [y]
-    return [np.take(y, [i], axis=axis) for i in range(y.shape[axis])]
 
 
 def validate(
@@ -189,10 +178,10 @@ def validate(
     """
     from . import load_onnx
 
-    fm = float_model if float_model is not None else load_onnx(onnx_path)
+    fm = float_model if float_model is not None else load_onnx(onnx_path, batch_row=qmodel.batch_row)
+    check_same_model(fm, qmodel)
     ds = load_dataset(data, fm, what="validation data")
-    sess = _ort_session(os.fspath(onnx_path))
-    ort_in = sess.get_inputs()[0].name
+    oracle = Oracle(os.fspath(onnx_path), fm, batch_row=fm.batch_row)
     groups = ds.groups()
     order: list[int] = []
     f_out: list[np.ndarray] = []
@@ -201,25 +190,21 @@ def validate(
     int_inputs: list[np.ndarray] = []
     sat: dict[str, list[dict[str, int]]] = {}
     for idx, batch in groups:
-        x = fm.input_view.from_canonical(batch).astype(np.float32)
-        feeds = {ort_in: x}
-        if fm.sequence_lens_input is not None:
-            feeds[fm.sequence_lens_input] = np.full(batch.shape[0], batch.shape[1], dtype=np.int32)
-        yf = sess.run(None, feeds)[0]
-        xq = qmodel.quantize_input(x)
+        yf = oracle.run(batch)
+        xq = qmodel.quantize_input(fm.input_view.from_canonical(batch.astype(np.float32)))
         yq, traces = qmodel.run_int(xq, trace=True)
         int_inputs.append(xq)
         q_int.append(yq)
         order.extend(idx.tolist())
-        f_out.extend(_split_batch(fm, yf))
-        q_out.extend(_split_batch(fm, qmodel.dequantize_output(yq)))
+        f_out.extend(list(yf))
+        q_out.extend(list(fm.output_view.to_canonical(qmodel.dequantize_output(yq))))
         for name, trs in traces.items():
             rows = sat.setdefault(name, [{"values": 0, "saturated": 0} for _ in trs])
             for k, tr in enumerate(trs):
                 cv = tr.c[tr.valid]
                 rows[k]["values"] += int(cv.size)
                 rows[k]["saturated"] += int(np.count_nonzero((cv >= 32767) | (cv <= -32768)))
-    notes: list[str] = []
+    notes: list[str] = list(oracle.notes)
     flat_f = np.concatenate([a.reshape(-1) for a in f_out])
     flat_q = np.concatenate([a.reshape(-1) for a in q_out])
     report = ValidationReport(
@@ -256,7 +241,7 @@ def validate(
     for name, runner in runners.items():
         t0 = time.perf_counter()
         outs = runner(int_inputs)
-        report.c.append(_compare(name, q_int, outs, time.perf_counter() - t0, fm.output_view.axis_of("B")))
+        report.c.append(_compare(name, q_int, outs, time.perf_counter() - t0, fm.output_view))
         cost = getattr(runner, "cost", None)  # emulated cores: footprint and instruction counts
         if cost is not None and int_inputs:
             report.target_cost.append(cost(int_inputs[0]).to_dict())
@@ -269,7 +254,7 @@ def _layout(fm: FloatModel) -> str:
     return describe_view(fm.output_view)
 
 
-def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: float, b_axis: int | None) -> CResult:
+def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: float, view: View) -> CResult:
     if len(got) != len(sim):
         raise DataError(f"{name}: C produced {len(got)} output groups for {len(sim)} inputs")
     seqs = bad_seqs = bad_vals = 0
@@ -279,8 +264,8 @@ def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: f
         if c.shape != s.shape:
             raise DataError(f"{name}: C output shape {c.shape} != simulator {s.shape}")
         diff = c.astype(np.int16) != s.astype(np.int16)
-        per = np.moveaxis(diff, b_axis, 0).reshape(diff.shape[b_axis], -1) if b_axis is not None \
-            else diff.reshape(1, -1)
+        per = view.to_canonical(diff)  # one row per sequence
+        per = per.reshape(per.shape[0], -1)
         seqs += per.shape[0]
         if diff.any():
             bad_vals += int(diff.sum())
@@ -309,7 +294,7 @@ def _target_stats(f_seq, q_seq, targets) -> dict[str, Any]:
 
 
 def _step_error(fm: FloatModel, f_seq, q_seq) -> tuple[list[float], float]:
-    t_axis = fm.output_view.axis_of("T")
+    t_axis = 0  # canonical per-sequence outputs: (T, F)
     sums: list[float] = []
     counts: list[int] = []
     for a, b in zip(f_seq, q_seq, strict=True):
@@ -345,3 +330,14 @@ def plot_step_error(report: ValidationReport, path: str | os.PathLike) -> Path |
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def check_same_model(fm: FloatModel, qmodel: QuantizedModel) -> None:
+    """Refuse an integer model quantized from another float model (its recorded fingerprint)."""
+    want = qmodel.float_fingerprint
+    if want and want != fm.fingerprint():
+        raise DataError(
+            f"the integer model was quantized from another float model than '{fm.source}' "
+            f"(fingerprint {want[:12]}, this model {fm.fingerprint()[:12]}): quantize this model "
+            "again, or validate the ONNX file the .tlq came from"
+        )

@@ -8,12 +8,13 @@ import numpy as np
 import onnx
 
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..ir import Atom, FloatModel, LstmNode, LstmStateNode, Node, View
+from ..ir import FloatModel, LstmNode, LstmStateNode, Node, View
 from .attrs import INT, attr
 from .checks import check_graph
 from .interpret import BakedTimeError, ExtraInput, Interpreter, SymStack
 from .loader import initializer_arrays, opset_of, read_model
-from .symbolic import Sym
+from .static_axes import relax_static_axes
+from .symbolic import Sym, place_floating
 
 __all__ = ["load_onnx"]
 
@@ -21,9 +22,20 @@ _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProt
 
 
 def load_onnx(
-    source: str | os.PathLike | onnx.ModelProto | bytes, *, check_weights: bool = True
+    source: str | os.PathLike | onnx.ModelProto | bytes,
+    *,
+    check_weights: bool = True,
+    batch_row: int | None = None,
 ) -> FloatModel:
-    """Import an ONNX model holding LSTM layers into the float IR."""
+    """Import an ONNX model holding LSTM layers into the float IR.
+
+    A static batch or time length of the graph input is a default, not a constraint, wherever
+    the graph allows (see :mod:`.static_axes`). ``batch_row``: for a static batch whose rows
+    hold different constants (initial states, ``sequence_lens``), keep those of this row only,
+    so the model runs any number of sequences.
+    """
+    if batch_row is not None and (not isinstance(batch_row, int) or batch_row < 0):
+        raise UnsupportedModelError(f"batch_row {batch_row!r} must be an integer >= 0", field="batch_row")
     model, where = read_model(source)
     consts = initializer_arrays(model) if check_weights else _initializers_unchecked(model)
     graph = model.graph
@@ -75,13 +87,13 @@ def load_onnx(
     if first_layout == 1:
         hypotheses.reverse()
     errors: list[tuple[int, UnsupportedModelError]] = []
-    notes = []
+    baked: str | None = None
     attempts = [(axes, shape) for axes in hypotheses]
     k = 0
     while k < len(attempts):
         axes, in_shape = attempts[k]
         k += 1
-        interp = Interpreter(model, consts, x_info.name, in_shape, axes, seq_lens_input, opset)
+        interp = Interpreter(model, consts, x_info.name, in_shape, axes, seq_lens_input, opset, batch_row)
         try:
             interp.run()
             out_name = graph.output[0].name
@@ -104,19 +116,17 @@ def load_onnx(
                 fixed = list(in_shape)
                 fixed[t_axis] = t
                 attempts.insert(k, (axes, fixed))
-            notes.append(
-                f"node '{e.node}' fixes the sequence length (a known PyTorch dynamo-export issue "
-                "with batch_first=False); the model runs only at that length, as in onnxruntime"
-            )
+            baked = e.node
         except UnsupportedModelError as e:
             errors.append((getattr(interp, "progress", 0), e))
     else:
         # report the layout hypothesis that got furthest through the graph
         raise max(errors, key=lambda pe: pe[0])[1]
-    if interp.input_atoms[1].size is None or shape[axes.index("T")] is not None:
-        notes = []
-    else:
-        notes = [notes[-1].replace("that length", f"length {interp.input_atoms[1].size}")]
+    export_batch, export_time = (a.size for a in interp.input_atoms[:2])
+    if batch_row is not None and export_batch is None:
+        raise UnsupportedModelError(
+            f"batch_row {batch_row} was given but graph input '{x_info.name}' has a dynamic batch",
+            field="batch_row")
 
     nodes, out_index = _prune(interp.nodes, out.value)
     if not any(isinstance(n, LstmNode) for n in nodes):
@@ -129,10 +139,14 @@ def load_onnx(
         interp.input_atoms,
         tuple((("B", "T", "F").index(lab),) for lab in axes),
     )
-    out_atoms = tuple(
-        Atom(a.label, a.size) if a.label in ("B", "T") else a for a in out.atoms
-    )
-    out_view = View(out_atoms, out.dims)
+    out_view = View(out.atoms, place_floating(out.atoms, out.dims))
+    nodes, in_view, out_view, notes = relax_static_axes(nodes, in_view, out_view)
+    if baked is not None and shape[axes.index("T")] is None:
+        notes.insert(0,
+            f"node '{baked}' bakes the sequence length {export_time} into the graph (a known PyTorch "
+            "dynamo-export issue with batch_first=False): onnxruntime runs the file only at that length"
+            + ("; tinylstm runs any length" if in_view.atoms[1].size is None else "")
+        )
     if len(graph.output) > 1:
         notes.append(
             "only the first graph output '" + graph.output[0].name + "' is modeled; ignored: "
@@ -150,6 +164,9 @@ def load_onnx(
         producer=producer,
         source=where,
         notes=tuple(notes),
+        export_batch=export_batch,
+        export_time=export_time,
+        batch_row=batch_row,
     )
 
 

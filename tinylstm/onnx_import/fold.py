@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..errors import UnsupportedModelError
+from ..errors import UnsupportedModelError, one_line
 from . import args
 from .args import MAX_FOLD_ELEMENTS, MAX_VIEW_ELEMENTS
 from .attrs import FLOAT, FLOATS, INT, INTS, TENSOR, attr, node_label, required
@@ -76,7 +76,7 @@ def fold(node: onnx.NodeProto, inputs: list, opset: int) -> list[np.ndarray | Sh
         except (ValueError, IndexError, TypeError, KeyError, OverflowError, ZeroDivisionError) as e:
             raise UnsupportedModelError(
                 f"op {node.op_type} on constant inputs cannot be evaluated "
-                f"({type(e).__name__}: {e})",
+                f"({type(e).__name__}: {one_line(e)})",
                 node=label,
             ) from None
 
@@ -486,7 +486,7 @@ def _reference_fold(node: onnx.NodeProto, inputs: list, opset: int) -> list[np.n
             raise
         except Exception as e:
             raise UnsupportedModelError(
-                f"op {op} on constant inputs could not be evaluated ({type(e).__name__}: {e})",
+                f"op {op} on constant inputs could not be evaluated ({type(e).__name__}: {one_line(e)})",
                 node=label,
             ) from None
     return [np.asarray(r) for r in res]

@@ -111,8 +111,12 @@ class Interpreter:
         input_axes: tuple[str, ...],
         seq_lens_input: str | None,
         opset: int,
+        batch_row: int | None = None,
     ):
         self.model = model
+        #: the row of a static batch whose per-row constants (initial states, sequence_lens)
+        #: to keep when the rows differ; None keeps them all
+        self.batch_row = batch_row
         self.opset = opset
         self.env: dict[str, object] = dict(consts)
         self.nodes: list[Node] = []
@@ -342,12 +346,8 @@ class Interpreter:
                     f"Squeeze of axis {a} which holds {s.describe()} (not size 1)", node=label,
                     field="axes",
                 )
-        dims = [g for d, g in enumerate(s.dims) if d not in axes]
-        # atoms in squeezed dims have size 1 (a fixed batch of 1); keep them attached
-        dropped = [i for d, g in enumerate(s.dims) if d in axes for i in g]
-        if dropped and dims:
-            dims[-1] = dims[-1] + tuple(dropped)
-        return [s.with_dims(dims)]
+        # atoms in squeezed dims have size 1 (a static batch of 1): they float
+        return [s.with_dims([g for d, g in enumerate(s.dims) if d not in axes])]
 
     def op_Unsqueeze(self, node, label, ins):
         s: Sym = ins[0]
@@ -422,11 +422,7 @@ class Interpreter:
                 raise UnsupportedModelError(f"{what} index out of range on a size-1 axis", node=label)
             if keep_dim:
                 return s
-            dims = list(s.dims)
-            dropped = dims.pop(axis)
-            if dropped and dims:
-                dims[-1] = dims[-1] + dropped
-            return s.with_dims(dims)
+            return s.with_dims([g for d, g in enumerate(s.dims) if d != axis])  # size-1 atoms float
         if len(g) != 1:
             raise UnsupportedModelError(
                 f"{what} on axis {axis} of {s.describe()} is not supported (the axis must hold "
@@ -486,9 +482,11 @@ class Interpreter:
         for d, gg in enumerate(s.dims):
             rest = tuple(i if i < atom else i - 1 for i in gg if i != atom)
             if d == axis and not keep_dim:
-                if rest:
-                    raise UnsupportedModelError("unexpected merged axis", node=label)
-                continue
+                if any(sizes[i] != 1 for i in rest):
+                    raise UnsupportedModelError(
+                        f"{s.describe()}: picking one time step of axis {axis} would drop the other "
+                        "axes merged into it", node=label)
+                continue  # size-1 atoms merged with time (a static batch of 1) float
             dims.append(rest)
         return Sym(v, tuple(atoms), tuple(dims), tuple(sizes))
 
@@ -831,8 +829,10 @@ class Interpreter:
             )
         want = ("T", "B") if layout == 0 else ("B", "T")
         for d, lab in enumerate(want):
-            g = [i for i in x.dims[d] if x.sizes[i] != 1 or x.atoms[i].label == lab]
-            if [x.atoms[i].label for i in g] != [lab]:
+            g = [x.atoms[i].label for i in x.dims[d] if x.sizes[i] != 1]
+            # an axis of size 1 holds a static batch (or time) of 1, wherever the exporter put it
+            size_one = x.sizes[[i for i, a in enumerate(x.atoms) if a.label == lab][0]] == 1
+            if g != [lab] and not (size_one and not g):
                 raise UnsupportedModelError(
                     f"X is laid out {x.describe()} but layout={layout} expects "
                     f"[{', '.join('time' if v == 'T' else 'batch' for v in want)}, features]",
@@ -935,25 +935,33 @@ class Interpreter:
 
     def _per_batch_rows(self, a: np.ndarray, batch_size: int, batch_fixed: int | None, label: str,
                         what: str, axis: int) -> np.ndarray:
-        """Constant per-batch-row data -> rows on axis 0 (1 row when identical for all rows)."""
+        """Constant per-batch-row data -> rows on axis 0: one row when it is the same for every
+        row of the batch (exporters' zero initial states), else one per row of a static batch
+        (or row :attr:`batch_row` alone, when the caller picked one)."""
         n = a.shape[axis]
         rows = np.moveaxis(a, axis, 0)
-        if batch_fixed is None and n == batch_size:
-            # sized from the dynamic batch (e.g. ConstantOfShape of Shape(X)): must be uniform
-            if not (rows == rows[0:1]).all():
-                raise UnsupportedModelError(
-                    f"{what} depends on the batch row in a dynamic-batch model", node=label,
-                    field=what,
-                )
+        if n != 1 and n != batch_size:
+            raise UnsupportedModelError(
+                f"{what} has {n} batch rows but the input batch is "
+                f"{batch_fixed if batch_fixed is not None else 'dynamic'}",
+                node=label,
+                field=what,
+            )
+        if (rows == rows[0:1]).all():
             return np.ascontiguousarray(rows[0:1])
-        if n == 1 or n == batch_size:
-            return np.ascontiguousarray(rows)
-        raise UnsupportedModelError(
-            f"{what} has {n} batch rows but the input batch is "
-            f"{batch_fixed if batch_fixed is not None else 'dynamic'}",
-            node=label,
-            field=what,
-        )
+        if batch_fixed is None:
+            # sized from the dynamic batch (e.g. ConstantOfShape of Shape(X)) yet not uniform
+            raise UnsupportedModelError(
+                f"{what} depends on the batch row in a dynamic-batch model", node=label,
+                field=what,
+            )
+        if self.batch_row is not None:
+            if not 0 <= self.batch_row < n:
+                raise UnsupportedModelError(
+                    f"batch row {self.batch_row} does not exist: {what} has {n} rows (0..{n - 1})",
+                    node=label, field=what)
+            return np.ascontiguousarray(rows[self.batch_row : self.batch_row + 1])
+        return np.ascontiguousarray(rows)
 
 
 class BakedTimeError(Exception):

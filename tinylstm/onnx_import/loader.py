@@ -11,7 +11,7 @@ import onnx
 from google.protobuf.message import Message
 from onnx import external_data_helper, numpy_helper
 
-from ..errors import ModelFormatError, UnsupportedModelError
+from ..errors import ModelFormatError, UnsupportedModelError, one_line
 
 #: Opsets of the default domain the importer has been written against.
 MIN_OPSET, MAX_OPSET = 7, 23
@@ -163,7 +163,7 @@ def _check_external_data(model: onnx.ModelProto, base: Path | None, where: str) 
     try:
         external_data_helper.load_external_data_for_model(model, str(base))
     except Exception as e:
-        raise ModelFormatError(f"{where}: cannot load external data ({e})") from None
+        raise ModelFormatError(f"{where}: cannot load external data ({one_line(e)})") from None
 
 
 def _check_external_tensor(t: onnx.TensorProto, base: Path, where: str) -> None:
@@ -256,7 +256,7 @@ def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
     try:
         a = numpy_helper.to_array(t)
     except Exception as e:
-        raise ModelFormatError(f"{what} cannot be decoded ({type(e).__name__}: {e})") from None
+        raise ModelFormatError(f"{what} cannot be decoded ({type(e).__name__}: {one_line(e)})") from None
     if a.dtype.kind in "biuf":
         return a
     name = a.dtype.name

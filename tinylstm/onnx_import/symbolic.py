@@ -68,8 +68,11 @@ def reshape_dims(sym: Sym, target: list[int]) -> list[tuple[int, ...]]:
     """Partition the atoms of ``sym`` (in tensor order) into ``target`` dims.
 
     Only merging and splitting *between* atoms is expressible; splitting one atom is not.
+    Atoms of size 1 (a static batch or time of 1) are left out: they *float* (see
+    :func:`place_floating`), since an exporter may move them to any axis of size 1 or fold
+    them into a neighbour when it reshapes.
     """
-    order = [i for g in sym.dims for i in g]
+    order = [i for g in sym.dims for i in g if sym.sizes[i] != 1]
     dims: list[tuple[int, ...]] = []
     k = 0
     for want in target:
@@ -79,21 +82,35 @@ def reshape_dims(sym: Sym, target: list[int]) -> list[tuple[int, ...]]:
             group.append(order[k])
             prod *= sym.sizes[order[k]]
             k += 1
-        # size-1 atoms (a fixed batch of 1) may sit in any group: attach them greedily
-        while prod == want and k < len(order) and sym.sizes[order[k]] == 1 and want != 1:
-            group.append(order[k])
-            k += 1
         if prod != want:
             raise ViewError(_split_message(sym, target))
         dims.append(tuple(group))
-    # trailing size-1 atoms
-    while k < len(order) and sym.sizes[order[k]] == 1:
-        if dims:
-            dims[-1] = dims[-1] + (order[k],)
-        k += 1
     if k != len(order):
         raise ViewError(_split_message(sym, target))
     return dims
+
+
+def floating(atoms: tuple[Atom, ...], dims: tuple[tuple[int, ...], ...] | list[tuple[int, ...]]) -> list[int]:
+    """Atoms (of size 1) that sit on no axis."""
+    placed = {i for g in dims for i in g}
+    return [i for i in range(len(atoms)) if i not in placed]
+
+
+def place_floating(atoms: tuple[Atom, ...], dims: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """Put every floating atom on an axis, for a :class:`~tinylstm.ir.View` of a graph tensor.
+
+    An atom of size 1 goes to the first axis of size 1 that holds nothing (the batch axis
+    PyTorch keeps in ``(1, classes)``); where there is none (the exporter squeezed it), it is
+    merged in front of the first axis, so that N sequences' outputs come out concatenated.
+    """
+    out = [tuple(g) for g in dims]
+    for i in floating(atoms, out):
+        empty = [d for d, g in enumerate(out) if not g]
+        if empty:
+            out[empty[0]] = (i,)
+        elif out:
+            out[0] = (i,) + out[0]
+    return tuple(out)
 
 
 def _split_message(sym: Sym, target: list[int]) -> str:
