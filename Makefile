@@ -51,8 +51,10 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check $(wildcard tinylstm export codegen tests bench scripts examples)
 
+# Every benchmark that needs only .venv, one after the other; each writes its table into docs/.
+# Options: make bench BENCH_ARGS="--list" (or "--only host,target", "--quick", "--no-write").
 bench: venv sysdeps
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache demo_out

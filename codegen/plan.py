@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
+from ..errors import DataError, UnsupportedModelError
 from ..ir import SEQ, View
 from ..qmodel import (
     QDense,
@@ -76,6 +76,12 @@ class Plan:
 
     def live_of(self, cls: type | tuple[type, ...]) -> list[int]:
         return [k for k in self.live if isinstance(self.nodes[k], cls)]
+
+    def check_steps(self, longest: int) -> None:
+        """Refuse a sequence longer than ``run()``'s bound (``<P>_MAX_STEPS``) before running C."""
+        if self.max_steps is not None and longest > self.max_steps:
+            raise DataError(f"a sequence of {longest} steps exceeds the build's MAX_STEPS {self.max_steps} "
+                            "(the model has a reverse or bidirectional LSTM); build with max_steps= at least that")
 
 
 def _layout(view: View, kind: str, what: str) -> IoLayout:

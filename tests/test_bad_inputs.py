@@ -163,9 +163,10 @@ def test_cli_on_corpus(name: str, cli_results: dict[str, CliRun]) -> None:
 # the Python API
 # --------------------------------------------------------------------------------------
 def small_input(model: FloatModel) -> np.ndarray | None:
-    """A seeded input of the model's shape (batch 2, time 5 where dynamic); None if absurd."""
-    batch = model.fixed_batch or 2
-    steps = model.fixed_time or 5
+    """A seeded input of the model's shape (batch 2, time 5 where dynamic; the file's static sizes,
+    where onnxruntime needs them); None if absurd."""
+    batch = model.fixed_batch or model.export_batch or 2
+    steps = model.fixed_time or model.export_time or 5
     shape = model.input_view.onnx_shape(batch, steps)
     if int(np.prod(shape, dtype=np.float64)) > 100_000 or steps > 1000:
         return None

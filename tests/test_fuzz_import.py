@@ -456,9 +456,10 @@ def memory_limit(headroom: int = MEMORY_HEADROOM) -> Iterator[None]:
 
 
 def small_run(model: tinylstm.FloatModel) -> None:
-    """Run a seeded small input (batch 2, time 5 where dynamic); DataError is allowed."""
-    batch = model.fixed_batch or 2
-    steps = model.fixed_time or 5
+    """Run a seeded small input (batch 2, time 5 where the file declares them dynamic); DataError is
+    allowed."""
+    batch = model.fixed_batch or model.export_batch or 2
+    steps = model.fixed_time or model.export_time or 5
     shape = model.input_view.onnx_shape(batch, steps)
     if int(np.prod(shape, dtype=np.float64)) > 100_000 or steps > 1000:
         return  # a declared fixed size too large to feed (the reference loops over steps)

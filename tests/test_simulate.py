@@ -89,7 +89,7 @@ def make_model(shape: str, seed: int = 0, I: int = 3, H: int = 8, O: int = 4, ba
         nodes += [LstmNode("bi", 0, I, H, dirs, clip=2.5), LstmStateNode("yh", 1, "h", 2 * H),
                   dense(rng, "fc", 2, 2 * H, O)]
     elif shape == "reverse_lens_init_yc":
-        d = rand_direction(rng, I, H, reverse=True, init_rows=batch)
+        d = rand_direction(rng, I, H, reverse=True, init_rows=1)  # nonzero initial states
         nodes += [LstmNode("rev", 0, I, H, (d,), sequence_lens_is_input=True),
                   LstmStateNode("yc", 1, "c", H)]
         lens_input = "lens"

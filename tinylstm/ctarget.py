@@ -450,10 +450,7 @@ def _run_rows(exe: TargetExe, rows: Sequence[np.ndarray], mode: str, trace: bool
         raise ValueError("trace=True needs a build made with build_target(..., trace=True)")
     if count and exe.traced:
         raise ValueError("count=True needs an untraced build (the trace hook would be counted)")
-    bound = exe.plan.max_steps
-    if bound is not None and rows and max(r.shape[0] for r in rows) > bound:
-        raise DataError(f"a sequence of {max(r.shape[0] for r in rows)} steps exceeds the build's MAX_STEPS "
-                        f"{bound}; build with max_steps= at least that")
+    exe.plan.check_steps(max((r.shape[0] for r in rows), default=0))
     chunks = [np.array([len(rows)], "<i4").tobytes()]
     for b, r in enumerate(rows):
         chunks.append(np.array([r.shape[0], -1 if lens is None else int(lens[b])], "<i4").tobytes())

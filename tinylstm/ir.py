@@ -406,17 +406,12 @@ class FloatModel:
         return batch_dependence(self.nodes)
 
     def fingerprint(self) -> str:
-        """SHA-256 of what the model computes: node kinds, sizes, attributes and weights (not
-        node names or the file's bytes), so a re-export of the same weights keeps it."""
-        import hashlib
+        """SHA-256 of what the model computes: node kinds, sizes, attributes, weights and views,
+        not node names, paths or notes, so a re-export of the same weights keeps it."""
+        from .digest import tree_sha256
 
-        h = hashlib.sha256()
-        for n in self.nodes:
-            _hash_value(h, n)
-        for v in (self.input_view, self.output_view):
-            h.update(repr([(a.label, a.size) for a in v.atoms]).encode())
-            h.update(repr(v.dims).encode())
-        return h.hexdigest()
+        return tree_sha256((self.nodes, self.input_view, self.output_view),
+                           lambda obj, name: name == "name" and hasattr(obj, "kind"))
 
     @property
     def parameters(self) -> int:
@@ -455,25 +450,3 @@ def batch_dependence(nodes: tuple[Node, ...] | list[Node]) -> list[tuple[str, st
                 out.append((n.name, what, rows))
     return out
 
-
-def _hash_value(h, v: object) -> None:
-    """Feed a node (recursively: directions, activations, arrays) to a hash, names excluded."""
-    import dataclasses
-
-    if isinstance(v, np.ndarray):
-        a = np.ascontiguousarray(v)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    elif dataclasses.is_dataclass(v) and not isinstance(v, type):
-        h.update(type(v).__name__.encode())
-        for f in dataclasses.fields(v):
-            if f.name != "name":
-                h.update(f.name.encode())
-                _hash_value(h, getattr(v, f.name))
-    elif isinstance(v, (tuple, list)):
-        h.update(b"(")
-        for x in v:
-            _hash_value(h, x)
-        h.update(b")")
-    else:
-        h.update(repr(v).encode())

@@ -64,8 +64,8 @@ class QLstmDirection:
     s_c: int  # cell update: final rounding shift
     h_mult: int  # o * h_act(c) (Q(q_f + q_h)) -> int8 h
     h_shift: int
-    initial_h: np.ndarray = field(repr=False)  # (N0, H) int8
-    initial_c: np.ndarray = field(repr=False)  # (N0, H) int16 Q(k)
+    initial_h: np.ndarray = field(repr=False)  # (1, H) int8: one row, the C runs one sequence at a time
+    initial_c: np.ndarray = field(repr=False)  # (1, H) int16 Q(k)
     reverse: bool
 
 
@@ -733,10 +733,8 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
         _multipliers(np.array([d.h_mult]), np.array([d.h_shift]), dw, "h_mult/h_shift")
         if 2.0**30 * (d.h_mult * 2.0**-d.h_shift) + 1 + abs(zph) > INT32_MAX:
             _fail(dw, "the hidden requantization could overflow int32 (§11.6)")
-        h0 = _array(d.initial_h, ("int8",), (None, H), dw, "initial_h")
-        c0 = _array(d.initial_c, ("int16",), (None, H), dw, "initial_c")
-        if h0.shape[0] < 1 or c0.shape[0] < 1:
-            _fail(dw, "'initial_h' / 'initial_c' need at least one row")
+        _array(d.initial_h, ("int8",), (1, H), dw, "initial_h")  # one row: the C runs one sequence
+        _array(d.initial_c, ("int16",), (1, H), dw, "initial_c")
         # pre-activation bound (§11.3), computed as the quantizer computes it
         zb = acc_bound(w, zpx).astype(np.float64) * encoded_factors(vec["mult_x"], vec["shift_x"]) + 1 \
             + acc_bound(r, zph).astype(np.float64) * encoded_factors(vec["mult_h"], vec["shift_h"]) + 1 \
