@@ -54,11 +54,11 @@ from host_timing import CTiming, build_timing, time_c  # noqa: E402
 from machine_info import cpu_model, tool_version  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm.ctarget import macs_per_step  # noqa: E402
-from tinylstm.datasets import load_task_file  # noqa: E402
+from tinylstm.cbuild.emulated import macs_per_step  # noqa: E402
+from tinylstm.data.taskfiles import load_task_file  # noqa: E402
 from tinylstm.ir import FloatModel  # noqa: E402
 from tinylstm.qmodel import QuantizedModel  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
 
 DOC = ROOT / "docs" / "host-bench.md"
 BEGIN, END = "<!-- bench_host:begin -->", "<!-- bench_host:end -->"
@@ -220,7 +220,7 @@ def call_floor_us(repeats: int) -> float:
 class LatencyRow:
     name: str
     shape: str
-    macs: int  # multiply-accumulates per step (tinylstm.ctarget.macs_per_step)
+    macs: int  # multiply-accumulates per step (tinylstm.cbuild.emulated.macs_per_step)
     steps: int  # time steps per pass (all timing sequences)
     c_step_us: dict[str, float]  # compiler -> us per step() call
     c_run_us: dict[str, float]  # compiler -> us per step of run()
@@ -334,9 +334,9 @@ def build_time(work: Path, inputs: int = 64, hidden: int = 128, outputs: int = 1
                n_calib: int = 64, n_val: int = 200) -> BuildTiming:
     from tinylstm.codegen import generate_files
 
-    from tinylstm.chost import host_runner
-    from tinylstm.data_io import load_dataset
-    from tinylstm.validate import validate
+    from tinylstm.cbuild.host import host_runner
+    from tinylstm.data.dataset import load_dataset
+    from tinylstm.validate.validation import validate
 
     work.mkdir(parents=True, exist_ok=True)
     model = work / "m100k.onnx"

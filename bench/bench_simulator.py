@@ -30,9 +30,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tinylstm  # noqa: E402
-from tinylstm import simulate  # noqa: E402
-from tinylstm.calibrate import calibrate  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
+from tinylstm.quantize.calibration import calibrate  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
+from tinylstm.simulate import checked as simulate  # noqa: E402
 
 
 def random_model(inputs: int, hidden: int, outputs: int = 1, seed: int = 0) -> onnx.ModelProto:

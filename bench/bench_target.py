@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine_info import cpu_model, tool_version  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm import ctarget  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
+from tinylstm.cbuild import emulated as ctarget  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
 
 DOC = ROOT / "docs" / "targets.md"
 BEGIN, END = "<!-- bench_target:begin -->", "<!-- bench_target:end -->"

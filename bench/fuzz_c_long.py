@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_c_fuzz import RngPicker, Tally, build_cases, check_cases, random_recipe  # noqa: E402
 
-from tinylstm.toolchain import missing_reason  # noqa: E402
+from tinylstm.cbuild.toolchain import missing_reason  # noqa: E402
 
 BUILDS = (("gcc", "-O2", False), ("clang", "-O2", False), ("gcc", "-O3", False), ("clang", "-O1", True))
 LONG = 300

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 from test_c_fuzz import RngPicker, make_case, random_recipe  # noqa: E402
 from tinylstm.codegen.emit import emit_model  # noqa: E402
 
-from tinylstm import ctarget  # noqa: E402
+from tinylstm.cbuild import emulated as ctarget  # noqa: E402
+from tinylstm.cbuild.toolchain import missing_reason  # noqa: E402
 from tinylstm.errors import DataError  # noqa: E402
-from tinylstm.toolchain import missing_reason  # noqa: E402
 
 
 def _same(r: ctarget.TargetRun, y_sim: np.ndarray, tr_sim: dict) -> bool:

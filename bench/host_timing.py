@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tinylstm.codegen.emit import RUNTIME_SOURCES, emit_model, runtime_files
+from tinylstm.codegen.emit import emit_model
 from tinylstm.codegen.plan import Plan, make_plan
+from tinylstm.codegen.runtime_files import RUNTIME_SOURCES, runtime_files
 from tinylstm.codegen.writer import write_tree
 
-from tinylstm.chost import _assemble, _Row, _RowOut, _rows_of
+from tinylstm.cbuild.host import _assemble, _Row, _RowOut, _rows_of
+from tinylstm.cbuild.toolchain import ToolchainError, compile_host
 from tinylstm.qmodel import QuantizedModel
-from tinylstm.toolchain import ToolchainError, compile_host
 
 HARNESS = Path(__file__).resolve().parent / "host_timing.c"
 

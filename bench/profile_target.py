@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_target import random_lstm  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm import ctarget  # noqa: E402
-from tinylstm import target as tgt  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
+from tinylstm.cbuild import cores as tgt  # noqa: E402
+from tinylstm.cbuild import emulated as ctarget  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
 
 
 def profile(log: Path) -> collections.Counter:

@@ -30,7 +30,7 @@ import onnxruntime  # noqa: E402
 from paper_tasks import TaskResult, evaluate_task  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm.toolchain import missing_reason, which  # noqa: E402
+from tinylstm.cbuild.toolchain import missing_reason, which  # noqa: E402
 
 MODELS = ("japanese_vowels", "adding_T100", "adding_T400", "temporal_order_6a")
 TITLES = {

@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/stream_long.py [--model adding_T100] [--steps 1000
                                             [--checkpoint 10000] [--compiler gcc] [--seed 7]
 
 The input is a long concatenation of generator sequences (adding / temporal-order models:
-``tinylstm.tasks.generate``) or of the calibration sequences (JapaneseVowels, each trimmed to
+``tinylstm.data.tasks.generate``) or of the calibration sequences (JapaneseVowels, each trimmed to
 its length), quantized once. The state is never reset: the LSTM runs 10^6 steps straight.
 
 C side: the chost harness in step mode (reset once, then ``model_step`` per step) built twice,
@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tinylstm  # noqa: E402
-from tinylstm import simulate  # noqa: E402
-from tinylstm.chost import build_host, run_c_steps  # noqa: E402
+from tinylstm.cbuild.host import build_host, run_c_steps  # noqa: E402
+from tinylstm.cbuild.toolchain import missing_reason  # noqa: E402
+from tinylstm.data.tasks import generate  # noqa: E402
 from tinylstm.qmodel import QDense, QLstm, QSelectStep, QSoftmax, QTable, QuantizedModel  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
-from tinylstm.tasks import generate  # noqa: E402
-from tinylstm.toolchain import missing_reason  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
+from tinylstm.simulate import checked as simulate  # noqa: E402
 
 MODELS = ROOT / "examples" / "models"
 

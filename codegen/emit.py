@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..digest import tree_sha256
 from ..fixedpoint import Lut
 from ..qmodel import (
@@ -39,12 +39,8 @@ from .cformat import C_SIZES, c_float, c_int, check_range, const_array, smallest
 from .names import c_comment, c_ident, check_prefix
 from .plan import Plan, make_plan
 from .project import build_files, example_c
+from .runtime_files import RUNTIME_SOURCES, runtime_files
 from .writer import write_tree
-
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-#: runtime files copied next to every generated model (sources compiled, headers included)
-RUNTIME_HEADERS = ("tl_fixedpoint.h", "tl_lstm.h", "tl_heads.h")
-RUNTIME_SOURCES = ("tl_lstm.c", "tl_heads.c")
 
 # sizes on a 32-bit target (4-byte pointers), for <P>_FLASH_BYTES
 _SIZEOF_LUT = 20
@@ -110,14 +106,6 @@ def model_hash(model: QuantizedModel) -> str:
     """SHA-256 over every field of the integer model but ``source`` (the path it was read from),
     so the same model gives the same C wherever its file lies."""
     return tree_sha256(model, lambda obj, name: isinstance(obj, QuantizedModel) and name == "source")
-
-
-def runtime_files() -> dict[str, str]:
-    """The hand-written runtime, verbatim."""
-    out = {}
-    for name in RUNTIME_HEADERS + RUNTIME_SOURCES:
-        out[name] = (RUNTIME_DIR / name).read_text(encoding="ascii")
-    return out
 
 
 class _Emitter:

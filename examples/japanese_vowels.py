@@ -23,11 +23,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import tinylstm  # noqa: E402
-from tinylstm.analyze import analyze, format_analysis  # noqa: E402
-from tinylstm.build import build  # noqa: E402
-from tinylstm.data_io import Dataset, load_dataset  # noqa: E402
-from tinylstm.toolchain import missing_reason  # noqa: E402
-from tinylstm.validate import ValidationReport, validate  # noqa: E402
+from tinylstm.cbuild.toolchain import missing_reason  # noqa: E402
+from tinylstm.data.dataset import Dataset, load_dataset  # noqa: E402
+from tinylstm.pipeline import build  # noqa: E402
+from tinylstm.validate.analyze import analyze, format_analysis  # noqa: E402
+from tinylstm.validate.validation import ValidationReport, validate  # noqa: E402
 
 MODELS = ROOT / "examples" / "models"
 TARGET = "cortex-m4"
@@ -36,7 +36,7 @@ TARGET = "cortex-m4"
 @dataclass(frozen=True)
 class Result:
     report: ValidationReport  # float vs simulator vs every C build that ran
-    analysis: dict  # tinylstm.analyze.analyze output
+    analysis: dict  # tinylstm.validate.analyze.analyze output
     target_skipped: str | None  # why the Cortex-M4 run was skipped, else None
 
 
@@ -48,7 +48,7 @@ def train_and_export(onnx_path: Path) -> Path:
     from tinylstm.export import from_torch
     from train_models import JV_HIDDEN, JV_NOISE, fit_japanese_vowels
 
-    from tinylstm.datasets import load_japanese_vowels
+    from tinylstm.data.taskfiles import load_japanese_vowels
 
     torch.set_num_threads(1)
     jv = load_japanese_vowels()

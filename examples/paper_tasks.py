@@ -29,11 +29,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import tinylstm  # noqa: E402
-from tinylstm import tasks  # noqa: E402
-from tinylstm.analyze import analyze  # noqa: E402
-from tinylstm.datasets import load_task_file  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import load_task_file  # noqa: E402
+from tinylstm.data.tasks import TaskData, TaskScore  # noqa: E402
 from tinylstm.qmodel import QuantizedModel  # noqa: E402
-from tinylstm.tasks import TaskData, TaskScore  # noqa: E402
+from tinylstm.validate.analyze import analyze  # noqa: E402
 
 MODELS = ROOT / "examples" / "models"
 TASKS = ("adding_T100", "adding_T400", "temporal_order_6a")
@@ -91,11 +91,11 @@ def _score(pred: np.ndarray, data: TaskData) -> TaskScore:
 def c_runners(qm: QuantizedModel, compilers: Sequence[str], targets: Sequence[str],
               workdir: Path | None) -> dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]]:
     """Host runners per compiler and emulated-target runners per target spec (built here)."""
-    from tinylstm.chost import host_runner
+    from tinylstm.cbuild.host import host_runner
 
     runners = {f"host {cc} -O2": host_runner(qm, compiler=cc, workdir=workdir) for cc in compilers}
     if targets:
-        from tinylstm.ctarget import target_runners
+        from tinylstm.cbuild.emulated import target_runners
 
         runners.update(target_runners(qm, list(targets), workdir))
     return runners

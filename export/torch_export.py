@@ -386,7 +386,7 @@ def _strip_debug_metadata(path: Path, shown: tuple[Path, Path]) -> None:
 def _check_import(onnx_path: Path, exporter: str, shown: tuple[Path, Path]) -> None:
     """Load the file with tinylstm's own importer; what it refuses is refused here, with its
     node and field, before anything is written."""
-    from tinylstm import load_onnx
+    from ..onnx_import import load_onnx
 
     try:
         load_onnx(onnx_path)

@@ -3,7 +3,7 @@
 Every model is ``nn.LSTM(batch_first=True)`` + ``nn.Linear`` on the output of the *last*
 input step. It is always run on unpadded batches (all rows of one length), so "last input
 step" is each row's last valid step: training batches are generated at one length, test
-sets are run per length group (:func:`tinylstm.tasks.predict_by_length`).
+sets are run per length group (:func:`tinylstm.data.tasks.predict_by_length`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from tinylstm.tasks import TaskData, TaskScore, predict_by_length, score
+from tinylstm.data.tasks import TaskData, TaskScore, predict_by_length, score
 
 
 class LastStepLstm(nn.Module):

@@ -6,7 +6,7 @@ format, pre-activation fraction bits, cell headroom, observer.
     .venv/bin/python scripts/ablate_quant.py --synthetic 400     # hand-built adder, T = 400
 
 Defaults: ``<model>_calib.npz`` and ``<model>_test.npz`` beside the model. Prints one markdown
-row per variant: errors on the test set with the task's own criterion (tinylstm.tasks.score),
+row per variant: errors on the test set with the task's own criterion (tinylstm.data.tasks.score),
 next to the float model's, and the max error of the gate tables in LSB of Q0.15.
 
 Variants that are not quantize() options are built by replacing tables in the integer model
@@ -31,14 +31,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tinylstm  # noqa: E402
-from tinylstm import tasks  # noqa: E402
-from tinylstm.calibrate import calibrate  # noqa: E402
-from tinylstm.datasets import load_task_file  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import load_task_file  # noqa: E402
 from tinylstm.fixedpoint import Lut  # noqa: E402
 from tinylstm.ir import Activation  # noqa: E402
-from tinylstm.luts import build_lut, lut_error  # noqa: E402
 from tinylstm.qmodel import QLstm, QuantizedModel  # noqa: E402
-from tinylstm.quantize import quantize  # noqa: E402
+from tinylstm.quantize.calibration import calibrate  # noqa: E402
+from tinylstm.quantize.luts import build_lut, lut_error  # noqa: E402
+from tinylstm.quantize.quantizer import quantize  # noqa: E402
 
 #: name -> (quantize() options, table rewrite or None)
 VARIANTS: dict[str, dict] = {

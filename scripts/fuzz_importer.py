@@ -135,8 +135,8 @@ def atheris_child(out: Path, seconds: int) -> None:
 
     with atheris.instrument_imports(include=["tinylstm"]):
         import tinylstm  # noqa: F401
+        import tinylstm.ir.reference  # noqa: F401
         import tinylstm.onnx_import  # noqa: F401
-        import tinylstm.reference  # noqa: F401
     tally = Tally(out)
     stats_path = out / f"stats-{os.getpid()}.json"
     last = [time.monotonic()]

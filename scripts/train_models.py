@@ -13,7 +13,7 @@ features) float32, output ``y`` (batch, outputs). Run a model on rows of one len
 
 Written per model: ``<name>.onnx``; ``<name>_calib.npz`` (inputs only, arrays form);
 ``<name>_test.npz`` (a recipe regenerated, or a reference to bundled data, hash-checked by
-``tinylstm.datasets.load_task_file``); ``<name>.json`` (training details, float scores of the
+``tinylstm.data.taskfiles.load_task_file``); ``<name>.json`` (training details, float scores of the
 exported ONNX model run by onnxruntime).
 """
 
@@ -46,15 +46,15 @@ from _train_common import (  # noqa: E402
     write_log,
 )
 
-from tinylstm import tasks  # noqa: E402
-from tinylstm.datasets import (  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import (  # noqa: E402
     load_japanese_vowels,
     load_task_file,
     save_arrays,
     save_recipe,
     save_reference,
 )
-from tinylstm.tasks import TaskData, TaskScore  # noqa: E402
+from tinylstm.data.tasks import TaskData, TaskScore  # noqa: E402
 
 TEST_N = 2560  # the paper's test set size
 # Seeds: test sets, validation sets (model selection), calibration inputs, training streams.
@@ -321,7 +321,7 @@ def train_japanese_vowels(out_dir: Path, minutes: float) -> None:
             "seconds": round(time.time() - t0, 1),
             "train_wrong": train_score.wrong,
         },
-        "test": "the official test split, 370 utterances (tinylstm.datasets.load_japanese_vowels)",
+        "test": "the official test split, 370 utterances (tinylstm.data.taskfiles.load_japanese_vowels)",
     }
     finish(name, model, 12, out_dir, jv.test, jv.train, info,
            {"dataset": "japanese_vowels", "split": "test"})

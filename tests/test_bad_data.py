@@ -31,7 +31,7 @@ import make_data_corpus as mdc  # noqa: E402
 
 import tinylstm  # noqa: E402
 from tinylstm.cli import main  # noqa: E402
-from tinylstm.data_io import load_dataset  # noqa: E402
+from tinylstm.data.dataset import load_dataset  # noqa: E402
 from tinylstm.errors import (  # noqa: E402
     DataError,
     ModelFormatError,

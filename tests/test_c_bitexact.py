@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import glob
+import importlib.util
 import os
 import subprocess
 from dataclasses import dataclass
@@ -25,17 +27,19 @@ import numpy as np
 import onnx
 import pytest
 from onnx_builders import HeadSpec, LstmSpec, random_input, single_lstm_model, stacked_model
-from tinylstm.codegen.emit import emit_model, runtime_files
+from tinylstm.codegen.emit import emit_model
+from tinylstm.codegen.runtime_files import runtime_files
 from tinylstm.codegen.writer import write_tree
 
 import tinylstm
-from tinylstm import simulate
-from tinylstm.chost import build_host, run_c
+from tinylstm.cbuild.host import build_host, run_c
+from tinylstm.cbuild.toolchain import STRICT_FLAGS, compile_host, missing_reason
+from tinylstm.data.taskfiles import load_task_file
 from tinylstm.fixedpoint import Lut, div_round, lut_eval, requant, round_shift, sat8, sat16
 from tinylstm.ir import Activation
-from tinylstm.luts import build_lut
-from tinylstm.quantize import quantize
-from tinylstm.toolchain import STRICT_FLAGS, compile_host, missing_reason
+from tinylstm.quantize.luts import build_lut
+from tinylstm.quantize.quantizer import quantize
+from tinylstm.simulate import checked as simulate
 
 ROOT = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(missing_reason("gcc") is not None, reason=str(missing_reason("gcc")))
@@ -582,3 +586,61 @@ def test_dataclass_roundtrip_through_tlq_gives_same_c(tmp_path: Path) -> None:
     assert emit_model(q, "m") == emit_model(q2, "m")
     assert dataclasses.is_dataclass(q2)
     assert os.path.getsize(tmp_path / "m.tlq") > 0
+
+
+# ---- run_c_steps (public): the output after every step ---------------------------------------
+_JV_MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
+JV, JV_CALIB, JV_TEST = (_JV_MODELS / f for f in ("japanese_vowels.onnx", "japanese_vowels_calib.npz",
+                                                   "japanese_vowels_test.npz"))
+needs_gcc = pytest.mark.skipif(missing_reason("gcc") is not None, reason=str(missing_reason("gcc")))
+
+
+@pytest.fixture(scope="module")
+def jv():
+    fm = tinylstm.load_onnx(JV)
+    return fm, tinylstm.quantize(fm, str(JV_CALIB))
+
+
+@needs_gcc
+def test_run_c_steps_returns_the_output_after_every_step(jv, tmp_path):
+    from tinylstm.cbuild.host import build_host, run_c, run_c_steps
+
+    _, qm = jv
+    d = load_task_file(JV_TEST)
+    x = qm.quantize_input(d.x[:3, :9].astype(np.float32))  # (3, 9, 12) batch-first, one length
+    exe = build_host(qm, tmp_path / "h")
+    y, tr = run_c_steps(exe, x, trace=True)
+    assert y.shape == (3, 9, 9) and y.dtype == np.int8
+    y_last, tr_c = run_c(exe, x, "step", trace=True)
+    assert np.array_equal(y[:, -1], y_last)
+    for t in range(9):  # a many-to-one model: after step t, step() wrote run_int of the prefix
+        assert np.array_equal(y[:, t], qm.run_int(x[:, : t + 1])), t
+    _, sim = qm.run_int(x, trace=True)
+    (c_dir,), (s_dir,) = tr["/lstm/LSTM"], sim["/lstm/LSTM"]
+    assert np.array_equal(c_dir.h, s_dir.h) and np.array_equal(c_dir.c, s_dir.c)
+    assert np.array_equal(c_dir.h, tr_c["/lstm/LSTM"][0].h)
+    assert run_c_steps(exe, x)[1] is None
+
+
+def _private_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tinylstm"):
+            bad += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and isinstance(node.value, ast.Name) and node.value.id in {"chost", "tinylstm"}:
+            bad.append(f"{node.value.id}.{node.attr}")
+    return bad
+
+
+@needs_gcc
+def test_stream_long_bench_uses_public_calls_and_still_matches(capsys):
+    path = _JV_MODELS.parents[1] / "bench" / "stream_long.py"
+    assert _private_imports(path) == []
+    spec = importlib.util.spec_from_file_location("stream_long_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    assert bench.main(["--model", "japanese_vowels", "--steps", "400", "--checkpoint", "150"]) == 0
+    out = capsys.readouterr().out
+    assert "SUMMARY model=japanese_vowels steps=400" in out and "mismatches=0 overflows=0" in out

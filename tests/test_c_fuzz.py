@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from onnx_builders import ACTIVATION_USES, HeadSpec, LstmSpec, stacked_model
 
 import tinylstm
-from tinylstm.chost import HostExe, build_host, run_c
+from tinylstm.cbuild.host import HostExe, build_host, run_c
+from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.errors import TinyLstmError
 from tinylstm.qmodel import QuantizedModel
-from tinylstm.quantize import quantize
-from tinylstm.toolchain import missing_reason
+from tinylstm.quantize.quantizer import quantize
 
 pytestmark = pytest.mark.skipif(missing_reason("gcc") is not None, reason=str(missing_reason("gcc")))
 

@@ -22,9 +22,9 @@ import pytest
 from onnx_builders import HeadSpec, LstmSpec, random_input, stacked_model
 
 import tinylstm
-from tinylstm import ctarget
-from tinylstm.quantize import quantize
-from tinylstm.toolchain import ToolchainError, missing_reason
+from tinylstm.cbuild import emulated as ctarget
+from tinylstm.cbuild.toolchain import ToolchainError, missing_reason
+from tinylstm.quantize.quantizer import quantize
 
 _MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
 pytestmark = [pytest.mark.cross, pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")]
@@ -64,8 +64,8 @@ def _hand_built_case() -> Case:
 
 
 def _japanese_vowels_case(n: int = 10) -> Case:
-    from tinylstm.calibrate import calibrate
-    from tinylstm.datasets import load_task_file
+    from tinylstm.data.taskfiles import load_task_file
+    from tinylstm.quantize.calibration import calibrate
 
     fm = tinylstm.load_onnx(MODELS / "japanese_vowels.onnx")
     q = quantize(fm, calibrate(fm, MODELS / "japanese_vowels_calib.npz", progress=False))
@@ -229,8 +229,8 @@ def test_footprint(cases, untraced, target: str) -> None:
 
 
 def test_validate_with_target_runners(cases, tmp_path: Path) -> None:
-    from tinylstm.datasets import load_task_file
-    from tinylstm.validate import validate
+    from tinylstm.data.taskfiles import load_task_file
+    from tinylstm.validate.validation import validate
 
     case = cases["japanese_vowels"]
     test = load_task_file(MODELS / "japanese_vowels_test.npz")

@@ -24,10 +24,10 @@ from tinylstm.codegen.emit import emit_model, footprint, model_hash
 from tinylstm.codegen.names import PrefixError
 
 import tinylstm
-from tinylstm.chost import build_host, run_c
+from tinylstm.cbuild.host import build_host, run_c
+from tinylstm.cbuild.toolchain import STRICT_FLAGS, missing_reason
 from tinylstm.errors import OutputPathError, TinyLstmError, UnsupportedModelError
-from tinylstm.quantize import quantize
-from tinylstm.toolchain import STRICT_FLAGS, missing_reason
+from tinylstm.quantize.quantizer import quantize
 
 NEED_GCC = pytest.mark.skipif(missing_reason("gcc") is not None, reason=str(missing_reason("gcc")))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinylstm import tasks
-from tinylstm.datasets import (
+from tinylstm.data import tasks
+from tinylstm.data.taskfiles import (
     load_japanese_vowels,
     load_task_file,
     save_arrays,

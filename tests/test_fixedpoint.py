@@ -19,7 +19,7 @@ from tinylstm.fixedpoint import (
     sat16,
 )
 from tinylstm.ir import SIGMOID, TANH, Activation
-from tinylstm.luts import (
+from tinylstm.quantize.luts import (
     LutError,
     build_lut,
     exp_table,

@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 import tinylstm
 from tinylstm.cli import main
 from tinylstm.errors import DataError, UnsupportedModelError
-from tinylstm.quantize import quantize
+from tinylstm.quantize.quantizer import quantize
 
 I, H, C = 3, 4, 2
 T = 6
@@ -284,7 +284,7 @@ def test_cli_per_row_states_refused_then_batch_row(tmp_path: Path, capsys) -> No
 
 
 def test_cli_quantize_writes_nothing_when_the_summary_fails(tmp_path: Path, capsys, monkeypatch) -> None:
-    import tinylstm.cli_pipeline as cp
+    import tinylstm.cli.commands as cp
 
     model = _save(tmp_path, static_classifier(batch=8))
     np.savez(tmp_path / "c.npz", x=_data(20))
@@ -299,7 +299,7 @@ def test_cli_quantize_writes_nothing_when_the_summary_fails(tmp_path: Path, caps
 
 
 def test_cli_validate_writes_no_report_when_the_plot_fails(tmp_path: Path, capsys, monkeypatch) -> None:
-    import tinylstm.validate as val
+    import tinylstm.validate.validation as val
 
     model = _save(tmp_path, static_classifier(batch=8))
     np.savez(tmp_path / "c.npz", x=_data(20))

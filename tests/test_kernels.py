@@ -16,7 +16,7 @@ from tinylstm.codegen.emit import emit_model, fast_requant_ok, quad_layout, scra
 
 import tinylstm
 from tinylstm.fixedpoint import requant
-from tinylstm.quantize import quantize
+from tinylstm.quantize.quantizer import quantize
 
 
 def _requant_odd(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:

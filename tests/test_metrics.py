@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinylstm.metrics import class_stats, drift_slope, error_stats, per_step_error
+from tinylstm.validate.metrics import class_stats, drift_slope, error_stats, per_step_error
 
 
 def test_error_stats_known_values():

@@ -14,13 +14,14 @@ import pytest
 from onnx_builders import HeadSpec, LstmSpec, random_input, single_lstm_model, stacked_model
 
 import tinylstm
-from tinylstm import chost, fixedpoint
-from tinylstm.calibrate import calibrate
+from tinylstm import fixedpoint
+from tinylstm.cbuild import host as chost
+from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.errors import ModelFormatError
 from tinylstm.fixedpoint import INT32_MAX
 from tinylstm.qmodel import QLstmState, QSoftmax, check_model, log_softmax_bound, state_c_bound
-from tinylstm.quantize import int8_params, int8_params_min_scale, quantize
-from tinylstm.toolchain import missing_reason
+from tinylstm.quantize.calibration import calibrate
+from tinylstm.quantize.quantizer import int8_params, int8_params_min_scale, quantize
 
 NEED_GCC = pytest.mark.skipif(bool(missing_reason("gcc")), reason=missing_reason("gcc") or "")
 

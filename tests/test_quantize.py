@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from test_simulate import data_for, make_model, quantized, rand_direction, seq_view, vec_view
 
-from tinylstm.calibrate import calibrate
 from tinylstm.errors import DataError, ModelFormatError, QuantizationError
 from tinylstm.ir import (
     SIGMOID,
@@ -22,7 +21,8 @@ from tinylstm.ir import (
     SelectStepNode,
 )
 from tinylstm.qmodel import QDense, QuantizedModel
-from tinylstm.quantize import cell_frac, int8_params, quantize, quantize_rows
+from tinylstm.quantize.calibration import calibrate
+from tinylstm.quantize.quantizer import cell_frac, int8_params, quantize, quantize_rows
 
 
 def test_int8_params() -> None:
@@ -53,7 +53,7 @@ def test_lstm_weight_width() -> None:
 
 def test_weight_width_lowered_for_huge_fan_in() -> None:
     # fan-in 2000 with int16 weights could overflow int32: the matrix drops to fewer bits
-    from tinylstm.quantize import _lstm_matrix
+    from tinylstm.quantize.quantizer import _lstm_matrix
 
     w = np.random.default_rng(0).normal(size=(8, 2000))
     wq, s, effb = _lstm_matrix(w, 16, -100, "t")
@@ -100,7 +100,7 @@ def test_observers_order_and_content() -> None:
 
 
 def test_mse_observer_lowers_the_error() -> None:
-    from tinylstm.calibrate import _mse_range
+    from tinylstm.quantize.calibration import _mse_range
 
     x = np.random.default_rng(0).laplace(0, 1, 200_000)
     lo, hi = _mse_range(x.astype(np.float32), float(x.min()), float(x.max()))

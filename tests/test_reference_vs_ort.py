@@ -1,4 +1,4 @@
-"""tinylstm.reference.lstm_forward against onnxruntime, one LSTM node, every attribute.
+"""tinylstm.ir.reference.lstm_forward against onnxruntime, one LSTM node, every attribute.
 
 The LstmNode is built by hand here (an independent ONNX -> IR conversion: gate order
 i, o, f, c -> i, f, g, o, bias folding, peephole order i, o, f -> i, f, o, onnxruntime's
@@ -24,7 +24,7 @@ from onnx_builders import (
 )
 
 from tinylstm.ir import Activation, LstmDirection, LstmNode
-from tinylstm.reference import lstm_forward
+from tinylstm.ir.reference import lstm_forward
 
 ATOL = 1e-5
 BATCH, TIME = 3, 6

@@ -9,7 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tinylstm.calibrate import calibrate
+import tinylstm
+from tinylstm.data.taskfiles import load_task_file
 from tinylstm.errors import DataError
 from tinylstm.ir import (
     SIGMOID,
@@ -27,8 +28,9 @@ from tinylstm.ir import (
     SelectStepNode,
     View,
 )
-from tinylstm.quantize import quantize
-from tinylstm.simulate import SimulatorOverflow, run_lstm
+from tinylstm.quantize.calibration import calibrate
+from tinylstm.quantize.quantizer import quantize
+from tinylstm.simulate.checked import SimulatorOverflow, run_lstm
 
 # ---------------------------------------------------------------------------------------
 # random float models built directly in the IR
@@ -285,7 +287,7 @@ def test_simulator_equals_scalar_reference(shape: str) -> None:
 
 
 def test_step_from_x_equals_precomputed_input_side() -> None:
-    from tinylstm.simulate import input_side, lstm_step
+    from tinylstm.simulate.checked import input_side, lstm_step
 
     m, q = quantized("bidir_peep_clip_yh")
     layer = q.nodes[1]
@@ -319,7 +321,7 @@ def _scalar_softmax(node, x: list[int]) -> list[int]:
 @pytest.mark.parametrize("shape", ["input_forget_softmax", "relu_logsoftmax"])
 def test_head_kernels_equal_scalar_reference(shape: str) -> None:
     from tinylstm.qmodel import QDense, QSoftmax
-    from tinylstm.simulate import dense, softmax
+    from tinylstm.simulate.checked import dense, softmax
 
     _, q = quantized(shape)
     rng = np.random.default_rng(0)
@@ -397,7 +399,6 @@ def _trained(name: str):
     import json
 
     import tinylstm
-    from tinylstm.datasets import load_task_file
 
     onnx_path = MODELS / f"{name}.onnx"
     if not onnx_path.exists():
@@ -417,7 +418,7 @@ def _trained(name: str):
 def test_trained_model_budget(name: str, slack: float) -> None:
     """JapaneseVowels: accuracy >= float - 0.5 points; the 1997 long-lag tasks: no more
     sequences wrong than the float model (onnxruntime) by the paper's criterion."""
-    from tinylstm import tasks
+    from tinylstm.data import tasks
 
     q, test, float_score = _trained(name)
     s = tasks.score(tasks.predict_by_length(q.run, test), test)
@@ -425,3 +426,44 @@ def test_trained_model_budget(name: str, slack: float) -> None:
         assert s.accuracy >= float_score["accuracy"] - slack, (s, float_score)
     else:
         assert s.wrong <= float_score["wrong"], (s, float_score)
+
+
+# ---- the README's streaming figures ----------------------------------------------------------
+JV, JV_CALIB, JV_TEST = (MODELS / f for f in ("japanese_vowels.onnx", "japanese_vowels_calib.npz",
+                                              "japanese_vowels_test.npz"))
+ROOT = MODELS.parents[1]
+
+
+@pytest.fixture(scope="module")
+def jv():
+    fm = tinylstm.load_onnx(JV)
+    return fm, tinylstm.quantize(fm, str(JV_CALIB))
+
+
+def _stream_saturation(qm, stream: np.ndarray) -> tuple[int, int]:
+    _, tr = qm.run_int(qm.quantize_input(stream), trace=True)
+    (t,) = tr["/lstm/LSTM"]
+    c = t.c[t.valid]
+    return int(np.count_nonzero((c >= 32767) | (c <= -32768))), int(c.size)
+
+
+def test_readme_streaming_figures(jv):
+    """README "Streaming": the 370 test utterances back to back, no reset."""
+    fm, qm = jv
+    d = load_task_file(JV_TEST)
+    stream = np.concatenate([x[:n] for x, n in zip(d.x, d.lengths, strict=True)])[None].astype(np.float32)
+    readme = (ROOT / "README.md").read_text()
+    assert stream.shape[1] == 5687 and "5687-step" in readme
+    assert _stream_saturation(qm, stream) == (2927, 181984)
+    assert "2927 of 181984 cell values (1.6 %)" in readme
+    wide2 = tinylstm.quantize(fm, str(JV_CALIB), cell_headroom=2.0)
+    wide4 = tinylstm.quantize(fm, str(JV_CALIB), cell_headroom=4.0)
+    assert _stream_saturation(wide2, stream)[0] == 355 and "`--cell-headroom 2`: 355, 0.2 %" in readme
+    assert _stream_saturation(wide4, stream)[0] == 0
+    assert (qm.nodes[1].directions[0].cell_frac, wide4.nodes[1].directions[0].cell_frac) == (11, 9)
+    from tinylstm.validate.validation import validate
+
+    for q in (qm, wide4):  # with a reset per utterance: nothing saturates, accuracy as documented
+        rep = validate(JV, q, JV_TEST, float_model=fm, host_c=False)
+        assert rep.cell_saturation["/lstm/LSTM"][0]["saturated"] == 0
+        assert round(100 * rep.classifier.accuracy_got, 2) == 97.30

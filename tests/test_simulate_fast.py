@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from test_simulate import SHAPES, data_for, make_model, quantized
 
-from tinylstm import simfast, simulate
-from tinylstm.calibrate import calibrate
 from tinylstm.fixedpoint import lut_eval, requant, sat
 from tinylstm.ir import SIGMOID, TANH, Activation
-from tinylstm.luts import build_lut
 from tinylstm.qmodel import QuantizedModel
-from tinylstm.quantize import quantize
+from tinylstm.quantize.calibration import calibrate
+from tinylstm.quantize.luts import build_lut
+from tinylstm.quantize.quantizer import quantize
+from tinylstm.simulate import checked as simulate
+from tinylstm.simulate import fast as simfast
 
 FIELDS = ("pre", "gates", "c", "h", "valid")
 

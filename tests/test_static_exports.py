@@ -22,8 +22,8 @@ import onnxruntime as ort
 import pytest
 
 import tinylstm
+from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.cli import main
-from tinylstm.toolchain import missing_reason
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "static"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinylstm import target as tgt
-from tinylstm.toolchain import ToolchainError, missing_reason
+from tinylstm.cbuild import cores as tgt
+from tinylstm.cbuild.toolchain import ToolchainError, missing_reason
 
 _MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
 pytestmark = [pytest.mark.cross, pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")]

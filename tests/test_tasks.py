@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinylstm import tasks
+from tinylstm.data import tasks
+from tinylstm.data.tasks import REBER_SYMBOLS, TEMPORAL_ORDER_SYMBOLS
 from tinylstm.errors import DataError
-from tinylstm.tasks import REBER_SYMBOLS, TEMPORAL_ORDER_SYMBOLS
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

@@ -20,13 +20,13 @@ from onnx_builders import HeadSpec, LstmSpec, stacked_model
 from tinylstm.codegen.emit import emit_model
 
 import tinylstm
-from tinylstm import ctarget
-from tinylstm.chost import HostExe, build_host, run_c
+from tinylstm.cbuild import emulated as ctarget
+from tinylstm.cbuild.host import HostExe, build_host, run_c
+from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.errors import QuantizationError
 from tinylstm.ir import DenseNode, FloatModel, LstmNode
 from tinylstm.qmodel import QLstm, QuantizedModel
-from tinylstm.quantize import DEFAULT_PRE_FRAC, INT32_MAX, quantize
-from tinylstm.toolchain import missing_reason
+from tinylstm.quantize.quantizer import DEFAULT_PRE_FRAC, INT32_MAX, quantize
 
 T_ADV = 24  # steps of the adversarial inputs
 CELL_LIMITS = (-32768, 32767)
@@ -319,9 +319,9 @@ def test_negative_control_without_the_proof_the_simulator_overflows(monkeypatch)
     int16 weights and all +127 overflows the accumulator, which the simulator reports."""
     import importlib
 
-    from tinylstm.simulate import SimulatorOverflow
+    from tinylstm.simulate.checked import SimulatorOverflow
 
-    monkeypatch.setattr(importlib.import_module("tinylstm.quantize"), "INT32_MAX", 2**40)
+    monkeypatch.setattr(importlib.import_module("tinylstm.quantize.quantizer"), "INT32_MAX", 2**40)
     q = _fanin_quantize(300)  # 300 * 32767 * (127 + 128) > 2^31 - 1
     assert np.all(np.abs(_lstms(q)[0].directions[0].w) == 32767)
     with pytest.raises(SimulatorOverflow, match="input matvec"):

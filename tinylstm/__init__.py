@@ -1,14 +1,18 @@
 """tinylstm: trained LSTMs from ONNX to bit-exact integer C for microcontrollers.
 
-Pipeline (one way): ONNX -> float IR (:func:`load_onnx`) -> calibration ranges ->
-integer model (:func:`quantize`) -> {simulator, C emitter} -> validation report.
+The package is the pipeline, one folder per stage, dependencies pointing one way
+(docs/architecture.md):
 
-``tinylstm.quantize`` and ``tinylstm.calibrate`` are both a submodule and that submodule's main
-function. The attribute is the submodule, made callable: ``tinylstm.quantize(fm, calib)`` calls
-``tinylstm.quantize.quantize(fm, calib)``, while ``import tinylstm.quantize as qmod``,
-``tinylstm.quantize.Calibration`` and dotted patch targets (``"tinylstm.quantize.INT32_MAX"``)
-reach the module. Every other submodule (``tinylstm.validate``, ``tinylstm.codegen``...) is
-imported on first attribute access.
+    onnx_import -> ir -> data -> quantize -> qmodel <- {simulate, codegen} <- cbuild <- validate
+    <- pipeline <- cli
+
+This module is the public facade: :func:`load_onnx`, :func:`quantize`, :func:`calibrate`,
+:func:`generate_c`, :class:`FloatModel`, :class:`QuantizedModel` and the
+error family. ``tinylstm.quantize`` is also the quantize stage (a package), made callable:
+``tinylstm.quantize(fm, calib)`` calls ``tinylstm.quantize.quantize(fm, calib)``, while
+``tinylstm.quantize.calibration`` and dotted patch targets reach its modules. Every other stage
+(``tinylstm.validate``, ``tinylstm.codegen``, ...) is imported on first attribute access.
+Internal modules never import this facade.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import os
 import types
 from typing import TYPE_CHECKING, Any
 
+from . import simulate as _simulate  # noqa: F401  (the engine behind QuantizedModel.run / run_int)
+from ._version import __version__
 from .errors import (
     DataError,
     ModelFormatError,
@@ -29,20 +35,21 @@ from .errors import (
 )
 from .ir import FloatModel
 from .qmodel import QuantizedModel
+from .quantize import calibrate
 
 if TYPE_CHECKING:
     import onnx
 
 
 class _CallableModule(types.ModuleType):
-    """A submodule that is also its main function: calling ``tinylstm.<name>(...)`` calls
-    ``tinylstm.<name>.<name>(...)``; everything else is the module."""
+    """A stage package that is also its main function: calling ``tinylstm.<name>(...)`` calls
+    ``tinylstm.<name>.<name>(...)``; everything else is the package."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
 
 
-def _callable_submodule(name: str) -> types.ModuleType:
+def _callable_stage(name: str) -> types.ModuleType:
     mod = importlib.import_module(f"{__name__}.{name}")
     if not isinstance(mod, _CallableModule):
         mod.__class__ = _CallableModule
@@ -51,14 +58,10 @@ def _callable_submodule(name: str) -> types.ModuleType:
 
 
 if TYPE_CHECKING:
-    from .calibrate import calibrate
     from .quantize import quantize
 else:
-    calibrate = _callable_submodule("calibrate")
-    quantize = _callable_submodule("quantize")
+    quantize = _callable_stage("quantize")
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DataError",
@@ -100,8 +103,8 @@ def generate_c(qmodel: QuantizedModel, out_dir: str | os.PathLike, prefix: str =
     return _generate_c(qmodel, out_dir, prefix, **kwargs)
 
 
-def __getattr__(name: str) -> types.ModuleType:
-    """``tinylstm.<submodule>`` after a plain ``import tinylstm`` (imported on first use)."""
+def __getattr__(name: str) -> Any:
+    """``tinylstm.<stage>`` after a plain ``import tinylstm`` (imported on first use)."""
     if not name.startswith("_"):
         try:
             return importlib.import_module(f"{__name__}.{name}")
@@ -109,4 +112,3 @@ def __getattr__(name: str) -> types.ModuleType:
             if e.name != f"{__name__}.{name}":
                 raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

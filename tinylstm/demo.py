@@ -25,10 +25,10 @@ def _models_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import load_onnx
-    from .build import build
-    from .summary import format_summary, summarize
-    from .toolchain import missing_reason
+    from .cbuild.toolchain import missing_reason
+    from .ir.summary import format_summary, summarize
+    from .onnx_import import load_onnx
+    from .pipeline import build
 
     out = Path(argv[0]) if argv else Path("demo_out")
     d = _models_dir()

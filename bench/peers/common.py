@@ -34,9 +34,9 @@ if str(ROOT / "bench") not in sys.path:
 
 from machine_info import cpu_model  # noqa: E402
 
-from tinylstm import tasks  # noqa: E402
-from tinylstm.datasets import load_task_file  # noqa: E402
-from tinylstm.tasks import TaskData  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import load_task_file  # noqa: E402
+from tinylstm.data.tasks import TaskData  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "models"
 OUT = Path(__file__).resolve().parent / "out"

@@ -44,7 +44,7 @@ import common  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 import report  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm import tasks  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
 
 MODELS = ("japanese_vowels", "adding_T100", "adding_T400", "temporal_order_6a", "random_h64")
 RESULTS = common.OUT / "results.json"
@@ -108,7 +108,7 @@ def tinylstm_runtimes(fm: Any, model: common.PeerModel, limit: int | None, laten
                       work: Path) -> list[tuple[Row, Callable[[np.ndarray], np.ndarray]]]:
     """tinylstm's own int8 rows (a missing or changed API prints a line and leaves the row out).
 
-    1. numpy simulator: ``tinylstm.quantize.quantize(fm, calib)`` (calib: unpadded (1, L, F)
+    1. numpy simulator: ``tinylstm.quantize.quantizer.quantize(fm, calib)`` (calib: unpadded (1, L, F)
        sequences) and ``QuantizedModel.run``;
     2. host C: the generated C compiled for the host (tinylstm_c.host_c); its outputs come from the
        compiled program (checked equal to the simulator's in run_model) and its latency is timed
@@ -122,7 +122,7 @@ def tinylstm_runtimes(fm: Any, model: common.PeerModel, limit: int | None, laten
 
     out: list[tuple[Row, Callable[[np.ndarray], np.ndarray]]] = []
     try:
-        from tinylstm.quantize import quantize
+        from tinylstm.quantize.quantizer import quantize
 
         t0 = time.perf_counter()
         qm = quantize(fm, common.sequences(model.calib))

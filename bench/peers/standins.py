@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 from tinylstm.export.keras_export import from_keras  # noqa: E402
 
-from tinylstm import tasks  # noqa: E402
-from tinylstm.datasets import load_japanese_vowels, save_arrays  # noqa: E402
-from tinylstm.tasks import TaskData  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import load_japanese_vowels, save_arrays  # noqa: E402
+from tinylstm.data.tasks import TaskData  # noqa: E402
 
 NAMES = ("random_h64", "japanese_vowels")
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from keras_twin import build_twin
 
     import tinylstm
-    from tinylstm.datasets import load_task_file
+    from tinylstm.data.taskfiles import load_task_file
 
     ap = argparse.ArgumentParser(description="TFLite int8 of an ONNX LSTM, run by TFLM and LiteRT.")
     ap.add_argument("onnx", type=Path)

@@ -7,7 +7,7 @@
   inside the C program (``clock_gettime`` around the call, median of 5 calls per sequence, then
   the median over sequences) — no Python, process start or file I/O in the figure.
 - :func:`c_footprint`: flash bytes of the generated C — weights, tables and params (rodata) plus
-  runtime and model code — from the Cortex-M4 ``-Os`` build (``tinylstm.ctarget``) when
+  runtime and model code — from the Cortex-M4 ``-Os`` build (``tinylstm.cbuild.emulated``) when
   ``arm-none-eabi-gcc`` is installed, else from the host objects (gcc ``-Os``, text + data).
 """
 
@@ -77,10 +77,10 @@ class CFootprint:
 
 
 def c_footprint(qm: Any, work: Path) -> CFootprint:
-    from tinylstm.toolchain import which
+    from tinylstm.cbuild.toolchain import which
 
     if which("arm-none-eabi-gcc"):
-        from tinylstm import ctarget
+        from tinylstm.cbuild import emulated as ctarget
 
         exe = ctarget.build_target(qm, "cortex-m4", work / "cortex-m4", "-Os")
         fp = ctarget.target_footprint(exe)
@@ -91,7 +91,8 @@ def c_footprint(qm: Any, work: Path) -> CFootprint:
 def _host_footprint(qm: Any, work: Path) -> CFootprint:
     """No cross compiler: sizes of the host objects (gcc -Os -c), Berkeley ``size`` text + data
     (text holds the read-only data). Unused runtime functions count too (no linking)."""
-    from tinylstm.codegen.emit import RUNTIME_SOURCES, emit_model, footprint, runtime_files
+    from tinylstm.codegen.emit import emit_model, footprint
+    from tinylstm.codegen.runtime_files import RUNTIME_SOURCES, runtime_files
     from tinylstm.codegen.writer import write_tree
 
     work.mkdir(parents=True, exist_ok=True)

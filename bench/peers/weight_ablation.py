@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import tinylstm  # noqa: E402
-from tinylstm import tasks  # noqa: E402
-from tinylstm.datasets import load_task_file  # noqa: E402
+from tinylstm.data import tasks  # noqa: E402
+from tinylstm.data.taskfiles import load_task_file  # noqa: E402
 from tinylstm.ir import FloatModel, LstmNode  # noqa: E402
 
 

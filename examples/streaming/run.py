@@ -4,7 +4,7 @@
 
 Quantizes ``examples/models/japanese_vowels.onnx`` on its calibration set, writes the C library
 (prefix ``jv``) and ``stream_sample.h`` (the first test utterance as int8) next to a copy of
-``main.c``, compiles with ``tinylstm.toolchain.STRICT_FLAGS``, then runs the program on the built-in
+``main.c``, compiles with ``tinylstm.cbuild.toolchain.STRICT_FLAGS``, then runs the program on the built-in
 utterance and on ``--n`` test utterances streamed through stdin. Every printed int8 output (and so
 the predicted speaker) must equal the numpy simulator's for the same utterance.
 """
@@ -26,9 +26,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import tinylstm  # noqa: E402
-from tinylstm.data_io import load_dataset  # noqa: E402
+from tinylstm.cbuild.toolchain import compile_host  # noqa: E402
+from tinylstm.data.dataset import load_dataset  # noqa: E402
 from tinylstm.qmodel import QuantizedModel  # noqa: E402
-from tinylstm.toolchain import compile_host  # noqa: E402
 
 MODELS = ROOT / "examples" / "models"
 PREFIX = "jv"

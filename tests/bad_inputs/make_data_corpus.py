@@ -459,7 +459,7 @@ def _zip_2g() -> bytes:
 
 
 # --------------------------------------------------------------------------------------
-# task-file recipes (tinylstm.datasets): regenerated data must stay bounded and checked
+# task-file recipes (tinylstm.data.taskfiles): regenerated data must stay bounded and checked
 # --------------------------------------------------------------------------------------
 def recipe(**fields: object) -> bytes:
     base: dict[str, object] = {"task": "adding", "n": 4, "T": 20, "seed": 0,

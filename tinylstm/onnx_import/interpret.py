@@ -33,14 +33,7 @@ from . import lstm as lstm_mod
 from .attrs import FLOAT, INT, INTS, STRING, attr, node_label, required
 from .fold import ShapeOnly, axes_argument, fold, resolve_reshape, slice_params
 from .loader import check_finite
-from .symbolic import (
-    BATCH_SENTINEL,
-    TIME_SENTINEL,
-    Sym,
-    ViewError,
-    feature_index_grid,
-    reshape_dims,
-)
+from .symbolic import BATCH_SENTINEL, TIME_SENTINEL, Sym, ViewError, feature_index_grid, reshape_dims
 
 LSTM_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 #: Ops that only move or reshape data, accepted on model tensors.

@@ -1,0 +1,19 @@
+"""The hand-written C shipped with tinylstm: the runtime copied next to every generated model
+(``runtime/``: which files, and their text) and the Cortex-M support files (``target/``). The one
+list the emitter and the C builders (host, Cortex-M) read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+#: Cortex-M start-up code, linker scripts, ``tl_target.h`` and the QEMU counting plugin's source
+TARGET_DIR = Path(__file__).resolve().parent / "target"
+#: runtime files copied next to every generated model (sources compiled, headers included)
+RUNTIME_HEADERS = ("tl_fixedpoint.h", "tl_lstm.h", "tl_heads.h")
+RUNTIME_SOURCES = ("tl_lstm.c", "tl_heads.c")
+
+
+def runtime_files() -> dict[str, str]:
+    """The hand-written runtime, verbatim: ``{file name: text}``."""
+    return {name: (RUNTIME_DIR / name).read_text(encoding="ascii") for name in RUNTIME_HEADERS + RUNTIME_SOURCES}

@@ -1,0 +1,116 @@
+"""`tinylstm build`: quantize + generate + validate, with every output written at the end."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data.dataset import load_dataset
+from .qmodel import QuantizedModel
+from .validate.validation import ValidationReport, validate
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    files: list[Path]
+    qmodel: QuantizedModel
+    report: ValidationReport
+    analysis: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+
+        lines = [self.report.to_markdown(), ""]
+        t = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
+        lines.append(f"wrote {len(self.files)} files to {self.out_dir} ({t})")
+        return "\n".join(lines)
+
+
+def build(
+    onnx_path: str | os.PathLike,
+    calib: Any,
+    out_dir: str | os.PathLike,
+    *,
+    data: Any = None,
+    prefix: str = "model",
+    compilers: tuple[str, ...] | list[str] = ("gcc",),
+    quantize_options: dict[str, Any] | None = None,
+    target: str | None = None,
+    targets: Sequence[str] = (),
+    max_steps: int | None = None,
+    batch_row: int | None = None,
+) -> BuildResult:
+    """Quantize ``onnx_path`` on ``calib``, emit C, validate on ``data`` (default: ``calib``).
+
+    ``targets`` (e.g. ``("cortex-m4", "cortex-m55:-O2")``) also validates the C cross-compiled
+    for each Cortex-M core under QEMU, like ``validate(..., targets=...)``; they are checked
+    first, so an unknown core or a missing arm-none-eabi-gcc / qemu-system-arm raises
+    :class:`~tinylstm.toolchain.ToolchainError` before any work. ``target`` (a core name;
+    default: the first of ``targets``) adds that core's compiled sizes to the analysis.
+    ``out_dir`` receives the C library, ``model.tlq``, ``report.md`` and ``report.json`` (with
+    the footprint) in one atomic write after validation ran; a user error before that leaves
+    nothing behind. ``max_steps`` bounds ``run()`` of models with a reverse or bidirectional LSTM
+    (default: the longest sequence of the calibration and validation data). ``batch_row``: see
+    :func:`tinylstm.load_onnx`.
+    """
+    from .codegen import generate_files
+    from .codegen.names import check_prefix
+    from .codegen.plan import make_plan
+    from .codegen.writer import write_tree
+    from .onnx_import import load_onnx
+    from .quantize.quantizer import quantize
+    from .validate.analyze import analyze
+
+    check_prefix(prefix)
+    if targets:
+        target = target or _check_targets(targets)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fm = load_onnx(onnx_path, batch_row=batch_row)
+    cal = load_dataset(calib, fm, what="calibration data")
+    val = load_dataset(data, fm, what="validation data") if data is not None else cal
+    qm = quantize(fm, cal.sequences, **(quantize_options or {}))
+    seconds["quantize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bound_note = None
+    if max_steps is None and not make_plan(qm).streaming:
+        max_steps = max(len(s) for s in cal.sequences + val.sequences)
+        bound_note = (f"run() buffers sequences of up to {max_steps} steps (the model has a reverse or "
+                      "bidirectional LSTM; the bound is the longest sequence of the calibration and validation "
+                      "data): give max_steps (--max-steps) to change it")
+    files: dict[str, str | bytes] = dict(generate_files(qm, prefix, max_steps))
+    seconds["generate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tinylstm-build-") as tmp:
+        report = validate(onnx_path, qm, val, float_model=fm,
+                          compilers=tuple(compilers), targets=tuple(targets), workdir=tmp)
+        tlq = Path(tmp) / "model.tlq"
+        qm.save(tlq)
+        files["model.tlq"] = tlq.read_bytes()
+    seconds["validate"] = time.perf_counter() - t0
+    analysis = analyze(qm, target=target, prefix=prefix, max_steps=max_steps)
+    if bound_note:
+        report.notes.append(bound_note)
+    report.footprint = analysis
+    files["report.md"] = report.to_markdown()
+    files["report.json"] = report.to_json() + "\n"
+    written = write_tree(files, out_dir)
+    return BuildResult(Path(out_dir), written, qm, report, analysis, seconds)
+
+
+def _check_targets(targets: Sequence[str]) -> str:
+    """Validate the target specs and that the cross tools are installed; the first core's name."""
+    from .cbuild.emulated import parse_target_spec
+    from .cbuild.toolchain import ToolchainError, missing_reason
+
+    names = [parse_target_spec(t)[0] for t in targets]  # unknown core / level -> ToolchainError
+    reason = missing_reason("arm-none-eabi-gcc", "qemu-system-arm")
+    if reason:
+        raise ToolchainError(reason)  # the sentence validate's target runners raise
+    return names[0]

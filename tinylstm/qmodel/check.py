@@ -1,0 +1,332 @@
+"""Checking a loaded integer model: the invariants the quantizer guarantees and the simulator,
+the C emitter and the overflow proof (docs/quantization.md §11) rely on. Every model ``quantize``
+returns passes; anything else is refused with :class:`ModelFormatError` naming node and field."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..fixedpoint import Lut
+from ..ir import SEQ, VEC, View
+from .bounds import acc_bound, encoded_factors, log_softmax_bound, state_c_bound
+from .nodes import (
+    QDense,
+    QFeatureGather,
+    QInput,
+    QLstm,
+    QLstmState,
+    QNode,
+    QSelectStep,
+    QSoftmax,
+    QTable,
+)
+
+if TYPE_CHECKING:
+    from .model import QuantizedModel
+
+INT8_RANGE = (-128, 127)
+INT32_MAX = 2**31 - 1
+#: most features / hidden units / nodes a loaded model may declare
+MAX_FEATURES = 1 << 20
+MAX_NODES = 100_000
+_PRE_FRAC = (8, 24)  # quantize.MIN_PRE_FRAC .. 24
+_CELL_FRAC = (0, 23)  # quantize.MAX_CELL_FRAC
+_GATE_Q = (0, 15)
+
+
+class _Bad(Exception):
+    """A failed check: (where, message)."""
+
+
+def _fail(where: str, msg: str) -> typing.NoReturn:
+    raise _Bad(where, msg)
+
+
+def check_model(model: QuantizedModel) -> None:
+    """Refuse (``ModelFormatError`` naming the node and field) a model the quantizer could not
+    have written: wrong field types, inconsistent shapes or dtypes, out-of-range integers, or
+    bounds of the overflow proof (§11) that do not hold. Every model ``quantize`` returns passes."""
+    try:
+        _check_types(model, "model")
+        _check_graph(model)
+    except _Bad as e:
+        where, msg = e.args
+        raise ModelFormatError(f"{where}: {msg}") from None
+
+
+def _conforms(v: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return v is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(v, h) for h in typing.get_args(hint))
+    if origin is Literal:
+        return isinstance(v, str) and v in typing.get_args(hint)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(v, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(x, args[0]) for x in v)
+        return len(v) == len(args) and all(_conforms(x, a) for x, a in zip(v, args, strict=True))
+    if hint is bool:
+        return isinstance(v, bool)
+    if hint is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if hint is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(hint, type):
+        return isinstance(v, hint)
+    return True  # pragma: no cover - every annotation above is handled
+
+
+def _check_types(obj: Any, where: str) -> None:
+    """Every dataclass field holds a value of its annotated type (recursively)."""
+    if isinstance(obj, tuple):
+        for k, x in enumerate(obj):
+            _check_types(x, f"{where}[{k}]")
+        return
+    if not dataclasses.is_dataclass(obj):
+        return
+    hints = typing.get_type_hints(type(obj))
+    name = getattr(obj, "name", None)
+    here = f"node '{name}'" if isinstance(name, str) and where.startswith("model.nodes") else where
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if not _conforms(v, hints[f.name]):
+            shown = type(v).__name__ if isinstance(v, (np.ndarray, tuple, list, dict)) else repr(v)[:40]
+            _fail(here, f"field '{f.name}' is {shown}; expected {_hint_name(hints[f.name])}")
+        _check_types(v, f"{where}.{f.name}")
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "").replace("numpy.", "np.")
+
+
+def _int_in(v: int, lo: int, hi: int, where: str, field: str) -> None:
+    if not lo <= v <= hi:
+        _fail(where, f"'{field}' = {v} must lie in [{lo}, {hi}]")
+
+
+def _array(a: np.ndarray, dtypes: tuple[str, ...], shape: tuple[int | None, ...], where: str,
+           field: str) -> np.ndarray:
+    if a.dtype.name not in dtypes or a.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(a.shape, shape, strict=True)):
+        dims = ", ".join("*" if d is None else str(d) for d in shape)
+        want_shape = f"({dims},)" if len(shape) == 1 else f"({dims})"
+        _fail(where, f"'{field}' is {a.dtype.name} {a.shape}; expected {'/'.join(dtypes)} {want_shape}")
+    return a
+
+
+def _multipliers(mult: np.ndarray, shift: np.ndarray, where: str, field: str) -> None:
+    """Requantization pairs (§2): mult in [2^30, 2^31) with shift in [0, 62], or (0, 0)."""
+    m = mult.astype(np.int64)
+    s = shift.astype(np.int64)
+    ok = ((m >= 2**30) & (m < 2**31) & (s >= 0) & (s <= 62)) | ((m == 0) & (s == 0))
+    if not ok.all():
+        i = int(np.argmin(ok.reshape(-1)))
+        _fail(where, f"'{field}' pair {i} (mult {m.reshape(-1)[i]}, shift {s.reshape(-1)[i]}) is not a "
+                     "requantization multiplier (mult in [2^30, 2^31), shift in [0, 62], or 0, 0)")
+
+
+def _matvec_partial(w: np.ndarray, effb: np.ndarray, where: str, field: str) -> None:
+    partial = np.abs(effb.astype(np.int64)) + 128 * np.abs(w.astype(np.int64)).sum(axis=1)
+    if partial.size and int(partial.max()) > INT32_MAX:
+        _fail(where, f"'{field}': an int32 accumulator could overflow (§11.1)")
+
+
+def _check_view(v: View, where: str, features: int, kind: str) -> None:
+    n = len(v.atoms)
+    order = [i for g in v.dims for i in g]
+    if sorted(order) != list(range(n)) or not v.atoms or v.atoms[0].label != "B":
+        _fail(where, "the layout's axes do not list each of its atoms once, batch first")
+    for a in v.atoms:
+        if a.size is None and a.is_feature:
+            _fail(where, f"feature axis '{a.label}' has no size")
+        if a.size is not None and not 1 <= a.size <= MAX_FEATURES:
+            _fail(where, f"axis '{a.label}' has size {a.size}")
+    if v.kind != kind or (kind == SEQ and v.atoms[1].label != "T"):
+        _fail(where, f"the layout is a {v.kind} value; the node is a {kind} value")
+    if v.features != features:
+        _fail(where, f"the layout has {v.features} features; the node has {features}")
+
+
+def _check_graph(model: QuantizedModel) -> None:
+    nodes = model.nodes
+    if not nodes or len(nodes) > MAX_NODES:
+        _fail("model", f"'nodes' holds {len(nodes)} nodes; expected 1 to {MAX_NODES}")
+    if not isinstance(nodes[0], QInput) or nodes[0].kind != SEQ:
+        _fail("model", "'nodes' must start with the sequence input (QInput)")
+    for k, n in enumerate(nodes):
+        where = f"node '{n.name}'"
+        if not (math.isfinite(n.scale) and n.scale > 0):
+            _fail(where, f"'scale' = {n.scale!r} must be finite and > 0")
+        _int_in(n.zero_point, *INT8_RANGE, where, "zero_point")
+        if isinstance(n, QLstm):
+            _int_in(n.hidden_size, 1, MAX_FEATURES, where, "hidden_size")
+        _int_in(n.features, 1, MAX_FEATURES, where, "features")
+        if isinstance(n, QInput):
+            if k:
+                _fail(where, "an input node after the first node")
+            continue
+        _int_in(n.src, 0, k - 1, where, "src")
+        src = nodes[n.src]
+        _check_node(n, src, where)
+    _check_view(model.input_view, "model input_view", nodes[0].features, SEQ)
+    _check_view(model.output_view, "model output_view", nodes[-1].features, nodes[-1].kind)
+
+
+def _check_node(n: QNode, src: QNode, where: str) -> None:
+    if isinstance(n, QLstm):
+        _check_lstm(n, src, where)
+    elif isinstance(n, QLstmState):
+        if not isinstance(src, QLstm):
+            _fail(where, "'src' of an LSTM state must be an LSTM node")
+        if n.features != src.features or n.kind != VEC:
+            _fail(where, f"'features' = {n.features} (vec) must equal the LSTM's {src.features}")
+        pairs = (n.mult, n.shift)
+        if n.which == "c":
+            if len(n.mult) != src.num_directions or len(n.shift) != src.num_directions:
+                _fail(where, f"'mult'/'shift' need one pair per direction ({src.num_directions})")
+            _multipliers(np.array(pairs[0], np.int64), np.array(pairs[1], np.int64), where, "mult/shift")
+            if state_c_bound(n.mult, n.shift, n.zero_point) > INT32_MAX:
+                _fail(where, "the cell requantization could overflow int32 (§11.9)")
+    elif isinstance(n, QSelectStep):
+        if src.kind != SEQ or n.kind != VEC or n.features != src.features:
+            _fail(where, "a step selection needs a sequence of the same features")
+        _int_in(n.index, -INT32_MAX, INT32_MAX, where, "index")
+    elif isinstance(n, QFeatureGather):
+        idx = _array(n.indices, ("int64",), (None,), where, "indices")
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= src.features or n.kind != src.kind:
+            _fail(where, f"'indices' must select among the {src.features} features of its source")
+    elif isinstance(n, QDense):
+        _check_dense(n, src, where)
+    elif isinstance(n, QTable):
+        _array(n.table, ("int8",), (256,), where, "table")
+        if n.features != src.features or n.kind != src.kind:
+            _fail(where, f"'features' = {n.features} must equal its source's {src.features}")
+    elif isinstance(n, QSoftmax):
+        _check_softmax(n, src, where)
+
+
+def _check_dense(n: QDense, src: QNode, where: str) -> None:
+    w = _array(n.weight, ("int8",), (None, src.features), where, "weight")
+    out = w.shape[0]
+    if out != n.features or n.kind != src.kind:
+        _fail(where, f"'weight' has {out} rows for {n.features} features")
+    effb = _array(n.eff_bias, ("int32",), (out,), where, "eff_bias")
+    _multipliers(_array(n.mult, ("int32",), (out,), where, "mult"),
+                 _array(n.shift, ("int32",), (out,), where, "shift"), where, "mult/shift")
+    _int_in(n.act_max, *INT8_RANGE, where, "act_max")
+    _int_in(n.act_min, INT8_RANGE[0], n.act_max, where, "act_min")
+    _matvec_partial(w, effb, where, "weight")
+    bound = (np.abs(effb.astype(np.float64)) + acc_bound(w, src.zero_point)) * encoded_factors(n.mult, n.shift) \
+        + 1 + abs(n.zero_point)
+    if bound.size and bound.max() > INT32_MAX:
+        _fail(where, "the output requantization could overflow int32 (§11.7)")
+
+
+def _check_softmax(n: QSoftmax, src: QNode, where: str) -> None:
+    if n.features != src.features or n.features >= 65536 or n.kind != src.kind:
+        _fail(where, f"'features' = {n.features} must equal its source's and be < 65536")
+    e = _array(n.exp_table, ("int32",), (256,), where, "exp_table")
+    if e[0] != 2**15 or e.min() < 0 or (np.diff(e.astype(np.int64)) > 0).any():
+        _fail(where, "'exp_table' must start at 2^15 and decrease to >= 0")
+    if n.log:
+        t = _array(n.log2_table, ("int32",), (257,), where, "log2_table")
+        d = np.diff(t.astype(np.int64))
+        if t[0] != 0 or d.min() < 0 or d.max() > 369:
+            _fail(where, "'log2_table' must start at 0 and rise by at most 369 per entry (§11.8)")
+        _multipliers(np.array([n.l_mult, n.d_mult]), np.array([n.l_shift, n.d_shift]), where,
+                     "l_mult/l_shift, d_mult/d_shift")
+        if log_softmax_bound(n.l_mult, n.l_shift, n.d_mult, n.d_shift) > INT32_MAX:
+            _fail(where, "127 + D - L could overflow int32 (§11.8)")
+
+
+def _check_lut(lut: Lut, in_frac: int, where: str, field: str) -> None:
+    t = _array(lut.table, ("int32",), (None,), where, f"{field}.table")
+    n = t.shape[0] - 1
+    if n < 2 or n & (n - 1):
+        _fail(where, f"'{field}' has {n} segments; expected a power of two >= 2")
+    _int_in(lut.sym, 0, 1, where, f"{field}.sym")
+    _int_in(lut.q, *_GATE_Q, where, f"{field}.q")
+    _int_in(lut.shift, 0, 30, where, f"{field}.shift")
+    if lut.x_frac + lut.shift != in_frac:
+        _fail(where, f"'{field}' reads Q({lut.x_frac + lut.shift}) inputs; its input is Q({in_frac})")
+    if n << lut.shift >= 2**31:
+        _fail(where, f"'{field}' grid ({n} segments, shift {lut.shift}) exceeds int32")
+    tv = t.astype(np.int64)
+    vals = np.concatenate([tv, 2 * tv[0] - tv]) if lut.sym else tv
+    if np.abs(vals).max() > 2**15:
+        _fail(where, f"'{field}' holds values beyond +-2^15 (§11.5)")
+    if int(np.abs(np.diff(tv)).max()) * ((1 << lut.shift) - 1) > INT32_MAX:
+        _fail(where, f"'{field}' interpolation could overflow int32 (§11.4)")
+
+
+def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
+    H, n_in = n.hidden_size, n.input_size
+    if src.kind != SEQ or n.kind != SEQ or n_in != src.features:
+        _fail(where, f"'input_size' = {n_in} must equal the features of its sequence input ({src.features})")
+    if not 1 <= n.num_directions <= 2 or (n.num_directions == 2 and (
+            n.directions[0].reverse or not n.directions[1].reverse)):
+        _fail(where, "'directions' must be one, or forward then reverse")
+    _int_in(n.pre_frac, *_PRE_FRAC, where, "pre_frac")
+    if n.clip_q is not None:
+        _int_in(n.clip_q, 0, INT32_MAX, where, "clip_q")
+    if n.sequence_lens is not None:
+        lens = _array(n.sequence_lens, ("int32", "int64"), (None,), where, "sequence_lens")
+        if lens.size and (lens.min() < 0 or lens.max() > INT32_MAX):
+            _fail(where, "'sequence_lens' must lie in [0, 2^31)")
+    zpx, zph = src.zero_point, n.zero_point
+    for k, d in enumerate(n.directions):
+        dw = f"{where} direction {k}"
+        w = _array(d.w, ("int8", "int16"), (4 * H, n_in), dw, "w")
+        r = _array(d.r, ("int8", "int16"), (4 * H, H), dw, "r")
+        row = (4 * H,)
+        vec = {f: _array(getattr(d, f), ("int32",), row, dw, f)
+               for f in ("effb_x", "effb_h", "mult_x", "shift_x", "mult_h", "shift_h", "bias")}
+        _multipliers(vec["mult_x"], vec["shift_x"], dw, "mult_x/shift_x")
+        _multipliers(vec["mult_h"], vec["shift_h"], dw, "mult_h/shift_h")
+        for f, m, want in (("effb_x", w, zpx), ("effb_h", r, zph)):
+            if not np.array_equal(vec[f].astype(np.int64), -want * m.astype(np.int64).sum(axis=1)):
+                _fail(dw, f"'{f}' is not -zero_point * (row sums of the weights)")
+        _matvec_partial(w, vec["effb_x"], dw, "w")
+        _matvec_partial(r, vec["effb_h"], dw, "r")
+        pm = _array(d.peep_mult, ("int32",), (3,), dw, "peep_mult")
+        ps = _array(d.peep_shift, ("int32",), (3,), dw, "peep_shift")
+        _multipliers(pm, ps, dw, "peep_mult/peep_shift")
+        _int_in(d.cell_frac, *_CELL_FRAC, dw, "cell_frac")
+        _check_lut(d.lut_f, n.pre_frac, dw, "lut_f")
+        _check_lut(d.lut_g, n.pre_frac, dw, "lut_g")
+        _check_lut(d.lut_h, d.cell_frac, dw, "lut_h")
+        k_c, qf, qg = d.cell_frac, d.lut_f.q, d.lut_g.q
+        m = max(k_c, qg)
+        if (d.a_fc, d.a_ig, d.s_c) != (m - k_c, m - qg, qf + m - k_c):
+            _fail(dw, f"cell shifts (a_fc, a_ig, s_c) = {(d.a_fc, d.a_ig, d.s_c)} do not match "
+                      f"cell_frac {k_c} and the tables' q ({qf}, {qg}): expected {(m - k_c, m - qg, qf + m - k_c)}")
+        _multipliers(np.array([d.h_mult]), np.array([d.h_shift]), dw, "h_mult/h_shift")
+        if 2.0**30 * (d.h_mult * 2.0**-d.h_shift) + 1 + abs(zph) > INT32_MAX:
+            _fail(dw, "the hidden requantization could overflow int32 (§11.6)")
+        _array(d.initial_h, ("int8",), (1, H), dw, "initial_h")  # one row: the C runs one sequence
+        _array(d.initial_c, ("int16",), (1, H), dw, "initial_c")
+        # pre-activation bound (§11.3), computed as the quantizer computes it
+        zb = acc_bound(w, zpx).astype(np.float64) * encoded_factors(vec["mult_x"], vec["shift_x"]) + 1 \
+            + acc_bound(r, zph).astype(np.float64) * encoded_factors(vec["mult_h"], vec["shift_h"]) + 1 \
+            + np.abs(vec["bias"].astype(np.float64))
+        if d.peep is not None:
+            peep = _array(d.peep, ("int16",), (3, H), dw, "peep")
+            if peep.min() < -32767:
+                _fail(dw, "'peep' holds -32768 (peepholes lie in [-32767, 32767])")
+            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * encoded_factors(pm, ps) + 1
+            zb = zb + np.concatenate([np.full(H, pk[0]), np.full(H, pk[1]), np.zeros(H), np.full(H, pk[2])])
+        if zb.max() > INT32_MAX:
+            _fail(dw, "gate pre-activations could overflow int32 (§11.3)")
