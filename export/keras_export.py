@@ -34,7 +34,7 @@ import numpy as np
 
 from tinylstm.errors import DataError, OutputPathError, UnsupportedModelError
 
-from .torch_export import ExportError, MissingDependencyError, _check_destination, _quiet
+from .checks import ExportError, MissingDependencyError, check_destination, compare_outputs, ort_session, quiet
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "from_keras"]
 
@@ -82,7 +82,7 @@ def from_keras(
     tf, tf2onnx = _import_tensorflow()
     keras = _keras_module_of(model)
     lstm_count, rebuild = _check_layers(model)
-    dest = _check_destination(Path(path))
+    dest = check_destination(Path(path))
     batch, time, features = _input_shape(model)
     x = _check_example(example_input, batch, time, features)
 
@@ -94,7 +94,7 @@ def from_keras(
 
     spec = (tf.TensorSpec((batch, time, features), tf.float32, name=INPUT_NAME),)
     try:
-        with _quiet("tf2onnx", "tensorflow", "absl"):
+        with quiet("tf2onnx", "tensorflow", "absl"):
             proto, _ = tf2onnx.convert.from_keras(converted, input_signature=spec, opset=opset)
     except Exception as e:
         raise ExportError(
@@ -393,15 +393,7 @@ def _keras_outputs(model: Any, x: np.ndarray) -> list[np.ndarray]:
 
 def _check_export(model: Any, onnx_path: Path, x: np.ndarray, dynamic_batch: bool,
                   dynamic_time: bool, atol: float, opset: int) -> None:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4  # failures are reported by the check itself
-    try:
-        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise ExportError(f"onnxruntime cannot load the file tf2onnx wrote: {_first_line(e)}") from e
+    sess = ort_session(onnx_path, "tf2onnx")
     batch, time = x.shape[0], x.shape[1]
     other_t = time + max(2, time // 2) if dynamic_time else time
     cases = [("the example shape", x)]
@@ -418,19 +410,7 @@ def _check_export(model: Any, onnx_path: Path, x: np.ndarray, dynamic_batch: boo
             raise ExportError(
                 f"tf2onnx wrote a model that onnxruntime cannot run at {what}: {_first_line(e)}"
             ) from e
-        if len(got) != len(want):
-            raise ExportError(f"the ONNX file has {len(got)} outputs, the Keras model {len(want)} ({label})")
-        for k, (w, g) in enumerate(zip(want, got, strict=True)):
-            if w.shape != g.shape:
-                raise ExportError(
-                    f"output {k} at {what}: onnxruntime gives shape {g.shape}, Keras {w.shape} ({label})"
-                )
-            err = float(np.max(np.abs(w.astype(np.float64) - g))) if w.size else 0.0
-            if not err <= atol:
-                raise ExportError(
-                    f"output {k} at {what}: onnxruntime differs from Keras by {err:.3g} > atol "
-                    f"{atol:g} ({label})"
-                )
+        compare_outputs(want, got, what, atol, label, "Keras")
 
 
 def _like(x: np.ndarray, batch: int, time: int, seed: int) -> np.ndarray:

@@ -25,18 +25,26 @@ a file already at ``path`` stays as it was when a check fails.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tinylstm.errors import DataError, OutputPathError, TinyLstmError, UnsupportedModelError
+
+from .checks import (
+    ExportError,
+    MissingDependencyError,
+    check_destination,
+    check_import,
+    compare_outputs,
+    move_into_place,
+    one_line,
+    ort_session,
+    quiet,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,15 +56,6 @@ DYNAMO_OPSET = 18
 INPUT_NAME = "input"
 #: Node/value metadata keys the dynamo exporter writes for debugging (source paths, FX dumps).
 _DEBUG_METADATA_PREFIXES = ("pkg.torch.", "namespace")
-
-
-class ExportError(TinyLstmError):
-    """``torch.onnx.export`` failed, or its file does not reproduce the torch model in
-    onnxruntime (at the example shape or at another length / batch size)."""
-
-
-class MissingDependencyError(TinyLstmError, ImportError):
-    """An optional dependency (torch, onnxscript) is not installed."""
 
 
 def from_torch(
@@ -109,7 +108,7 @@ def from_torch(
     if batch_first is None:
         batch_first = layout_bf
     x = _check_example(torch, example_input, batch_first, dynamic_time)
-    dest = _check_destination(Path(path))
+    dest = check_destination(Path(path))
     opset = opset if opset is not None else (DYNAMO_OPSET if dynamo else LEGACY_OPSET)
     b_axis, t_axis = (0, 1) if batch_first else (1, 0)
 
@@ -119,7 +118,7 @@ def from_torch(
         except Exception as e:
             raise DataError(
                 f"the model cannot run on example_input of shape {tuple(x.shape)}: "
-                f"{type(e).__name__}: {_one_line(e)}"
+                f"{type(e).__name__}: {one_line(e)}"
             ) from e
         n_outputs = len(_flatten_outputs(torch, y))
         out_names = ["output"] if n_outputs == 1 else [f"output{k}" for k in range(n_outputs)]
@@ -140,16 +139,16 @@ def from_torch(
                 raise
             except Exception as e:
                 raise ExportError(f"torch.onnx.export ({label}) failed: "
-                                  f"{type(e).__name__}: {_one_line(e, shown)}") from e
+                                  f"{type(e).__name__}: {one_line(e, shown)}") from e
             if not tmp_model.is_file():
                 raise ExportError(f"torch.onnx.export wrote no file for {dest.name}")
             if not keep_debug_metadata:
-                _strip_debug_metadata(tmp_model, shown)
-            _check_import(tmp_model, label, shown)
+                strip_debug_metadata(tmp_model, shown)
+            check_import(tmp_model, label, shown)
             if check:
                 _check_export(torch, model, x, tmp_model, b_axis, t_axis, dynamic_time, atol,
                               label, batch_first, shown)
-            _move_into_place(tmp, tmp_model, dest)
+            move_into_place(tmp, tmp_model, dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -229,18 +228,6 @@ def _check_example(torch: Any, x: Any, batch_first: bool, dynamic_time: bool) ->
     return x
 
 
-def _check_destination(dest: Path) -> Path:
-    if dest.name in ("", ".", ".."):
-        raise OutputPathError(f"{dest}: not a file name")
-    if dest.is_dir():
-        raise OutputPathError(f"{dest}: is a directory; give the .onnx file name")
-    if not dest.parent.is_dir():
-        raise OutputPathError(f"{dest.parent}: no such directory")
-    if not os.access(dest.parent, os.W_OK):
-        raise OutputPathError(f"{dest.parent}: not writable")
-    return dest
-
-
 @contextlib.contextmanager
 def _eval_mode(model: Any) -> Iterator[None]:
     training = model.training
@@ -269,30 +256,12 @@ def _exporter_label(dynamo: bool, opset: int) -> str:
 # --------------------------------------------------------------------------------------
 # The two exporters
 # --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet(*logger_names: str) -> Iterator[None]:
-    """Silence exporter/converter chatter the user cannot act on (deprecations, progress
-    prints); correctness is established by the onnxruntime check instead."""
-    loggers = [logging.getLogger(n) for n in logger_names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def _export_legacy(torch: Any, model: Any, x: Any, out: Path, opset: int,
                    out_names: list[str], b_axis: int, t_axis: int, dynamic_time: bool) -> None:
     axes = {b_axis: "batch"}
     if dynamic_time:
         axes[t_axis] = "time"
-    with _quiet("torch.onnx"):
+    with quiet("torch.onnx"):
         torch.onnx.export(
             model, (x,), str(out), dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=out_names,
@@ -312,8 +281,8 @@ def _export_dynamo(torch: Any, model: Any, x: Any, out: Path, opset: int,
     dims = {b_axis: torch.export.Dim("batch")}
     if dynamic_time:
         dims[t_axis] = torch.export.Dim("time")
-    _reset_export_caches(torch)
-    with _quiet("torch.onnx"):
+    reset_export_caches(torch)
+    with quiet("torch.onnx"):
         torch.onnx.export(
             model, (x,), str(out), dynamo=True, opset_version=opset,
             input_names=[INPUT_NAME], output_names=out_names,
@@ -322,7 +291,7 @@ def _export_dynamo(torch: Any, model: Any, x: Any, out: Path, opset: int,
         )
 
 
-def _reset_export_caches(torch: Any) -> None:
+def reset_export_caches(torch: Any) -> None:
     """torch 2.13 keeps two caches across exports that freeze the time axis of the next
     dynamo export to its example length: the dispatch cache of ``aten.lstm.input`` (keeps
     the unrolled decomposition instead of the exporter's while_loop one; bites every export
@@ -335,21 +304,7 @@ def _reset_export_caches(torch: Any) -> None:
     torch._dynamo.reset()
 
 
-def _one_line(e: BaseException, shown: tuple[Path, Path] | None = None,
-              limit: int | None = 500) -> str:
-    """The text of a torch / onnx / onnxruntime error on one line: whitespace runs (newlines
-    included) become one space, the temporary file is named as the destination ``shown[1]``,
-    and text past ``limit`` characters is cut."""
-    text = str(e)
-    if shown is not None:
-        text = text.replace(str(shown[0]), str(shown[1]))
-    text = " ".join(text.split())
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 4].rstrip() + " ..."
-    return text or f"{type(e).__name__} (no message)"
-
-
-def _strip_debug_metadata(path: Path, shown: tuple[Path, Path]) -> None:
+def strip_debug_metadata(path: Path, shown: tuple[Path, Path]) -> None:
     """Drop the dynamo exporter's per-node debug metadata (stack traces with absolute paths
     of this machine, FX dumps). Semantics are untouched; external data stays where it is."""
     import onnx
@@ -358,7 +313,7 @@ def _strip_debug_metadata(path: Path, shown: tuple[Path, Path]) -> None:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:
         raise ExportError(f"onnx cannot read the file torch.onnx.export wrote: "
-                          f"{type(e).__name__}: {_one_line(e, shown)}") from e
+                          f"{type(e).__name__}: {one_line(e, shown)}") from e
     changed = False
 
     def strip(holder: Any) -> None:
@@ -383,39 +338,10 @@ def _strip_debug_metadata(path: Path, shown: tuple[Path, Path]) -> None:
 # --------------------------------------------------------------------------------------
 # The checks: tinylstm's importer, then onnxruntime against torch
 # --------------------------------------------------------------------------------------
-def _check_import(onnx_path: Path, exporter: str, shown: tuple[Path, Path]) -> None:
-    """Load the file with tinylstm's own importer; what it refuses is refused here, with its
-    node and field, before anything is written."""
-    from ..onnx_import import load_onnx
-
-    try:
-        load_onnx(onnx_path)
-    except TinyLstmError as e:
-        msg = (f"torch.onnx.export ({exporter}) exported the model, but tinylstm cannot "
-               f"import the result, so {shown[1].name} was not written: "
-               f"{_one_line(e, shown, limit=None)}")
-        if not isinstance(e, UnsupportedModelError):
-            raise ExportError(msg) from e
-        err = UnsupportedModelError(msg)
-        err.node, err.field = e.node, e.field
-        raise err from e
-
-
 def _check_export(torch: Any, model: Any, x: Any, onnx_path: Path, b_axis: int, t_axis: int,
                   dynamic_time: bool, atol: float, exporter: str, batch_first: bool,
                   shown: tuple[Path, Path]) -> None:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4  # failures are reported by the check itself, not logged
-    try:
-        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise ExportError(
-            f"onnxruntime cannot load the file written by the {exporter}: "
-            f"{_one_line(e, shown)}"
-        ) from e
+    sess = ort_session(onnx_path, f"the {exporter}", shown)
     feed_name = sess.get_inputs()[0].name
     batch, time = int(x.shape[b_axis]), int(x.shape[t_axis])
     other_t = time + max(2, time // 2) if dynamic_time else time
@@ -433,28 +359,9 @@ def _check_export(torch: Any, model: Any, x: Any, onnx_path: Path, b_axis: int, 
         except Exception as e:
             raise ExportError(
                 f"the {exporter} wrote a model that onnxruntime cannot run at {what}: "
-                f"{_one_line(e, shown)}{_hint(exporter, batch_first)}"
+                f"{one_line(e, shown)}{_hint(exporter, batch_first)}"
             ) from e
-        if len(got) != len(want):
-            raise ExportError(f"onnxruntime gives {len(got)} outputs at {what}, torch "
-                              f"{len(want)} ({exporter})")
-        for k, (w, g) in enumerate(zip(want, got, strict=True)):
-            if w.shape != g.shape:
-                raise ExportError(
-                    f"output {k} at {what}: onnxruntime gives shape {g.shape}, torch "
-                    f"{w.shape} ({exporter}){_hint(exporter, batch_first)}"
-                )
-            if not w.size:
-                continue
-            w64 = w.astype(np.float64)
-            err = float(np.max(np.abs(w64 - g)))
-            scale = max(1.0, float(np.max(np.abs(w64))))
-            if not err <= atol * scale:  # NaN fails too
-                raise ExportError(
-                    f"output {k} at {what}: onnxruntime differs from torch by {err:.3g} > "
-                    f"{atol * scale:.3g} = atol * max(1, max|torch output|) = {atol:g} * "
-                    f"{scale:.4g} ({exporter}){_hint(exporter, batch_first)}"
-                )
+        compare_outputs(want, got, what, atol, exporter, "torch", _hint(exporter, batch_first))
 
 
 def _like(torch: Any, x: Any, b_axis: int, t_axis: int, batch: int, time: int, seed: int) -> Any:
@@ -478,21 +385,3 @@ def _hint(exporter: str, batch_first: bool) -> str:
             "model, or dynamic_time=False"
         )
     return ""
-
-
-# --------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------
-def _move_into_place(tmp: Path, tmp_model: Path, dest: Path) -> None:
-    """Rename the export's side files (external data), then the model; drop a stale
-    ``<name>.onnx.data`` the new model no longer uses."""
-    sides = sorted(p for p in tmp.iterdir() if p != tmp_model)
-    try:
-        for p in sides:
-            os.replace(p, dest.parent / p.name)
-        os.replace(tmp_model, dest)
-    except OSError as e:
-        raise OutputPathError(f"{dest}: cannot write ({e.strerror})") from None
-    stale = dest.parent / (dest.name + ".data")
-    if not any(p.name == stale.name for p in sides) and stale.is_file():
-        stale.unlink()
