@@ -462,3 +462,52 @@ def test_run_with_other_batch_than_fixed() -> None:
     model = tinylstm.load_onnx(single_lstm_model(LstmSpec(initial_h="initializer"), batch=3))
     with pytest.raises(DataError, match="'x'"):
         model.run(np.zeros((5, 2, 3), np.float32))
+
+
+def _two_lstm_graph(middle: list, inits_extra: list, x_shape=("T", "N", 3)) -> onnx.ModelProto:
+    """x -> LSTM l1 (Y, Y_h) -> middle nodes producing 'x2' -> LSTM l2 -> y."""
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    H = 4
+
+    def lstm_inits(p: str, i: int) -> list:
+        return [numpy_helper.from_array(rng.standard_normal((1, 4 * H, i)).astype(np.float32), p + "W"),
+                numpy_helper.from_array(rng.standard_normal((1, 4 * H, H)).astype(np.float32), p + "R")]
+
+    nodes = [helper.make_node("LSTM", ["x", "aW", "aR"], ["Y", "Yh"], hidden_size=H, name="l1"), *middle,
+             helper.make_node("LSTM", ["x2", "bW", "bR"], ["y"], hidden_size=H, name="l2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          lstm_inits("a", x_shape[2]) + lstm_inits("b", H) + inits_extra)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_lstm_fed_a_state_without_time_axis_is_a_clear_error() -> None:
+    """Y_h (no time axis) squeezed and unsqueezed back to rank 3 is not a sequence."""
+    from onnx import numpy_helper
+
+    axes = [numpy_helper.from_array(np.array([0], np.int64), "ax0")]
+    m = _two_lstm_graph([helper.make_node("Squeeze", ["Yh", "ax0"], ["s"], name="sq"),
+                         helper.make_node("Unsqueeze", ["s", "ax0"], ["x2"], name="unsq")], axes)
+    with pytest.raises(UnsupportedModelError, match=r"node 'l2', X: X must be a sequence"):
+        tinylstm.load_onnx(m)
+
+
+def test_concat_of_model_tensors_refuses_unknown_attributes() -> None:
+    """Never silently ignore an attribute: Concat too (it joins the h_n of stacked layers)."""
+    from onnx import numpy_helper
+
+    idx = [numpy_helper.from_array(np.array(-1, np.int64), "last")]
+    nodes = [helper.make_node("LSTM", ["x", "aW", "aR"], ["Y", "Yh"], hidden_size=4, name="l1"),
+             helper.make_node("LSTM", ["x", "aW", "aR"], ["Y2", "Yh2"], hidden_size=4, name="l1b"),
+             helper.make_node("Concat", ["Yh", "Yh2"], ["hn"], axis=0, foo=3, name="hn_cat"),
+             helper.make_node("Gather", ["hn", "last"], ["y"], axis=0, name="pick")]
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((1, 16, 3)).astype(np.float32), "aW"),
+             numpy_helper.from_array(rng.standard_normal((1, 16, 4)).astype(np.float32), "aR")] + idx
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "N", 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedModelError, match=r"node 'hn_cat', foo: attribute 'foo' of Concat"):
+        tinylstm.load_onnx(m)

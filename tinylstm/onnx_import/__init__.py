@@ -11,10 +11,12 @@ from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir import FloatModel, LstmNode, LstmStateNode, Node, View
 from .attrs import INT, attr
 from .checks import check_graph
-from .interpret import BakedTimeError, ExtraInput, Interpreter, SymStack
+from .interpret import Interpreter
 from .loader import initializer_arrays, opset_of, read_model
+from .op_views import BakedTimeError
 from .static_axes import relax_static_axes
 from .symbolic import Sym, place_floating
+from .values import ExtraInput, SymStack
 
 __all__ = ["load_onnx"]
 
