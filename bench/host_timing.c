@@ -2,11 +2,13 @@
  * POSIX clock_gettime; the generated model and runtime files stay untouched).
  *
  * Built by bench/host_timing.py together with a model generated with the prefix "model":
- *     cc -O2 host_timing.c model.c tl_lstm.c tl_heads.c -o host_timing
+ *     cc -O2 host_timing.c model.c tl_*.c -o host_timing      (the runtime sources: RUNTIME_SOURCES)
  * usage: host_timing in.bin out.bin min_ms repeats seq_repeats   (repeats 0: write the outputs, time nothing)
- *   in.bin : int32 n, then per sequence int32 steps, int8 x[steps * MODEL_INPUT_SIZE] (ONNX layout, batch 1)
+ *   in.bin : int32 n, then per sequence int32 steps, int32 len (must be -1: run() over every step),
+ *            int8 x[steps * MODEL_INPUT_SIZE] (ONNX layout, batch 1): the input file of the test
+ *            harness (codegen/harness/tl_harness.h), written by tinylstm.cbuild.protocol
  *   out.bin: per sequence the output of model_run() (MODEL_OUTPUT_SIZE, or steps * MODEL_OUTPUT_SIZE for a
- *            many-to-one model), then, when MODEL_HAS_STEP, per sequence the output of every model_step()
+ *            many-to-many model), then, when MODEL_HAS_STEP, per sequence the output of every model_step()
  *            (steps * MODEL_OUTPUT_SIZE). Written from the first, untimed pass.
  *   stdout : "key value..." lines, times in nanoseconds:
  *     steps / sequences   totals of one pass over every sequence
@@ -207,6 +209,9 @@ int main(int argc, char **argv)
         g_seqs[i].steps = read_i32(fin);
         if (g_seqs[i].steps < 1) {
             fail("a sequence has no steps", 2);
+        }
+        if (read_i32(fin) != -1) {
+            fail("sequence_lens is not timed (len must be -1)", 2);
         }
         bytes = (size_t)g_seqs[i].steps * MODEL_INPUT_SIZE;
         g_seqs[i].x = (int8_t *)malloc(bytes);

@@ -28,7 +28,7 @@ from tinylstm.codegen.plan import Plan, make_plan
 from tinylstm.codegen.runtime_files import RUNTIME_SOURCES, runtime_files
 from tinylstm.codegen.writer import write_tree
 
-from tinylstm.cbuild.host import _assemble, _Row, _RowOut, _rows_of
+from tinylstm.cbuild import protocol
 from tinylstm.cbuild.toolchain import ToolchainError, compile_host
 from tinylstm.qmodel import QuantizedModel
 
@@ -92,13 +92,9 @@ def build_timing(qmodel: QuantizedModel, workdir: str | os.PathLike, compiler: s
     return TimingExe(exe, qmodel, plan, compiler, opt, res.command, src)
 
 
-def _rows(plan: Plan, x_int8: np.ndarray | Sequence[np.ndarray]) -> list[_Row]:
-    if isinstance(x_int8, np.ndarray):
-        return _rows_of(plan, x_int8, None)
-    rows: list[_Row] = []
-    for x in x_int8:
-        rows += _rows_of(plan, x, None)
-    return rows
+def _rows(plan: Plan, x_int8: np.ndarray | Sequence[np.ndarray]) -> list[protocol.Row]:
+    batches = [x_int8] if isinstance(x_int8, np.ndarray) else list(x_int8)
+    return [r for x in batches for r in protocol.rows_of(plan, x, who="time_c")]
 
 
 def _ints(line: str, key: str) -> tuple[int, ...]:
@@ -116,34 +112,23 @@ def time_c(exe: TimingExe, x_int8: np.ndarray | Sequence[np.ndarray], *, min_ms:
     ``repeats=0``: outputs only, nothing timed."""
     plan = exe.plan
     rows = _rows(plan, x_int8)
-    chunks = [np.array([len(rows)], np.int32).tobytes()]
-    for r in rows:
-        chunks += [np.array([r.x.shape[0]], np.int32).tobytes(), np.ascontiguousarray(r.x, np.int8).tobytes()]
-    fout = plan.output.features
     with tempfile.TemporaryDirectory(prefix="tl-timing-") as tmp:
         pin, pout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        pin.write_bytes(b"".join(chunks))
+        pin.write_bytes(protocol.encode_rows(rows))
         cmd = [str(exe.exe), str(pin), str(pout), str(min_ms), str(repeats), str(seq_repeats)]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if res.returncode != 0 or res.stderr.strip():
             raise ToolchainError(f"{' '.join(cmd)} exited with {res.returncode}: {res.stderr.strip()[-2000:]}")
         data = pout.read_bytes()
-    pos = 0
-    run_outs, step_outs = [], []
-    for r in rows:
-        n = r.x.shape[0] * fout if plan.output_seq else fout
-        run_outs.append(_RowOut(np.frombuffer(data, np.int8, n, pos).reshape(-1, fout), None))
-        pos += n
+    what = "timing harness"
+    run_outs, pos = protocol.decode_rows(data, rows, plan, per_step=plan.output_seq, what=what)
+    step_outs: list[protocol.RowOut] = []
     if plan.has_step:
-        for r in rows:
-            n = r.x.shape[0] * fout
-            step_outs.append(_RowOut(np.frombuffer(data, np.int8, n, pos).reshape(-1, fout), None))
-            pos += n
-    if pos != len(data):
-        raise ToolchainError(f"timing harness wrote {len(data)} bytes, expected {pos}")
+        step_outs, pos = protocol.decode_rows(data, rows, plan, per_step=True, offset=pos, what=what)
+    protocol.check_size(data, pos, what)
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln.strip()}
-    y_run = [_assemble(plan, [o], "run") for o in run_outs]
-    y_step = [_assemble(plan, [o], "step") for o in step_outs] if plan.has_step else None
+    y_run = [protocol.assemble(plan, [o.y]) for o in run_outs]
+    y_step = [protocol.assemble(plan, [o.y]) for o in step_outs] if plan.has_step else None
     return CTiming(
         y_run=y_run,
         y_step=y_step,

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_target import random_lstm  # noqa: E402
 
 import tinylstm  # noqa: E402
-from tinylstm.cbuild import cores as tgt  # noqa: E402
 from tinylstm.cbuild import emulated as ctarget  # noqa: E402
+from tinylstm.cbuild import qemu  # noqa: E402
 from tinylstm.quantize.quantizer import quantize  # noqa: E402
 
 
@@ -80,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         exe = ctarget.build_target(q, args.target, work / "build", args.opt)
         log = work / "qemu.log"
         wrapper = work / "qemu-logging"  # QEMU with the logging options appended
-        wrapper.write_text(f'#!/bin/sh\nexec {tgt.QEMU} "$@" -d in_asm,exec,nochain -D {log}\n')
+        wrapper.write_text(f'#!/bin/sh\nexec {qemu.QEMU} "$@" -d in_asm,exec,nochain -D {log}\n')
         wrapper.chmod(0o755)
-        plain, tgt.QEMU = tgt.QEMU, str(wrapper)
+        plain, qemu.QEMU = qemu.QEMU, str(wrapper)
         try:
             ctarget.run_target(exe, x, "run")
         finally:
-            tgt.QEMU = plain
+            qemu.QEMU = plain
         per = profile(log)
     units = args.steps * args.hidden
     print(f"{args.target} {args.opt}, one LSTM layer I = {args.inputs}, H = {args.hidden}, T = {args.steps}")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tinylstm.cbuild import cores as tgt
+from tinylstm.cbuild import crossbuild, elfsize, qemu
 from tinylstm.cbuild.toolchain import ToolchainError, missing_reason
 
 _MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
@@ -132,8 +133,8 @@ class _Builds(dict):
         super().__init__()
         self.workdir = workdir
 
-    def __missing__(self, name: str) -> tgt.TargetBuild:
-        b = tgt.build(name, [self.workdir / "prog.c"], self.workdir / name / "prog.elf", opt="-Os")
+    def __missing__(self, name: str) -> crossbuild.TargetBuild:
+        b = crossbuild.build(name, [self.workdir / "prog.c"], self.workdir / name / "prog.elf", opt="-Os")
         self[name] = b
         return b
 
@@ -158,7 +159,7 @@ def _dot_input(workdir: Path, n: int, seed: int) -> tuple[Path, int]:
 def test_dot_product_matches_numpy(name: str, builds, workdir: Path) -> None:
     inp, expected = _dot_input(workdir, 1000, seed=7)
     out = f"out_{name}.bin"
-    res = tgt.run(name, builds[name].elf, ["dot", inp.name, out], cwd=workdir, count=True, check=True)
+    res = qemu.run(name, builds[name].elf, ["dot", inp.name, out], cwd=workdir, count=True, check=True)
     (got,) = struct.unpack("<i", (workdir / out).read_bytes())
     assert got == expected
     assert len(res.windows) == 1 and res.windows[0].depth == 0
@@ -168,55 +169,55 @@ def test_dot_product_matches_numpy(name: str, builds, workdir: Path) -> None:
 
 @pytest.mark.parametrize("name", ["cortex-m0plus", "cortex-m55"])
 def test_exit_code_and_stdout(name: str, builds) -> None:
-    res = tgt.run(name, builds[name].elf, ["exit", "42"])
+    res = qemu.run(name, builds[name].elf, ["exit", "42"])
     assert res.returncode == 42 and res.fault is None
     assert res.stdout == "exit 42\n"
-    assert tgt.run(name, builds[name].elf, ["exit", "0"], check=True).returncode == 0
+    assert qemu.run(name, builds[name].elf, ["exit", "0"], check=True).returncode == 0
     with pytest.raises(ToolchainError, match="exited with 3"):
-        tgt.run(name, builds[name].elf, ["exit", "3"], check=True)
+        qemu.run(name, builds[name].elf, ["exit", "3"], check=True)
 
 
 @pytest.mark.parametrize("name", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
 def test_hardfault_is_reported(name: str, builds) -> None:
-    res = tgt.run(name, builds[name].elf, ["fault"])
+    res = qemu.run(name, builds[name].elf, ["fault"])
     assert res.returncode == 242
     assert res.fault is not None and res.fault.startswith("HardFault pc=0x")
     with pytest.raises(ToolchainError, match="crashed: HardFault"):
-        tgt.run(name, builds[name].elf, ["fault"], check=True)
+        qemu.run(name, builds[name].elf, ["fault"], check=True)
 
 
 @pytest.mark.parametrize("name", ["cortex-m4", "cortex-m55"])
 def test_stack_overflow_is_reported(name: str, builds) -> None:
     # MPU guard region below the stack (Armv7-M) / stack-limit register (Armv8-M)
-    res = tgt.run(name, builds[name].elf, ["overflow"])
+    res = qemu.run(name, builds[name].elf, ["overflow"])
     assert res.returncode == 242
     assert res.fault is not None and res.fault.endswith("stack-overflow")
 
 
 def test_timeout_kills_a_hung_program(builds) -> None:
     with pytest.raises(ToolchainError, match="did not exit within"):
-        tgt.run("cortex-m4", builds["cortex-m4"].elf, ["hang"], timeout=1)
+        qemu.run("cortex-m4", builds["cortex-m4"].elf, ["hang"], timeout=1)
 
 
 @pytest.mark.parametrize("name", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
 def test_counts_are_exact_for_a_known_loop(name: str, builds) -> None:
     elf = builds[name].elf
-    c100, c1000 = (tgt.count_instructions(name, elf, ["spin", str(n)])[0] for n in (100, 1000))
+    c100, c1000 = (qemu.count_instructions(name, elf, ["spin", str(n)])[0] for n in (100, 1000))
     assert c1000 - c100 == 2 * 900  # two instructions per iteration, nothing else grows
     assert 2 * 100 < c100 <= 2 * 100 + 6  # plus loading n, the call and the return
 
 
 def test_counts_repeat_exactly(builds, workdir: Path) -> None:
     inp, _ = _dot_input(workdir, 777, seed=3)
-    runs = [tgt.run("cortex-m4", builds["cortex-m4"].elf, ["dot", inp.name, "o.bin"], cwd=workdir, count=True)
+    runs = [qemu.run("cortex-m4", builds["cortex-m4"].elf, ["dot", inp.name, "o.bin"], cwd=workdir, count=True)
             for _ in range(2)]
     assert runs[0].windows == runs[1].windows
     assert runs[0].total_instructions == runs[1].total_instructions
 
 
 def test_nested_windows(builds) -> None:
-    spin10 = tgt.count_instructions("cortex-m4", builds["cortex-m4"].elf, ["spin", "10"])[0]
-    res = tgt.run("cortex-m4", builds["cortex-m4"].elf, ["nest"], count=True, check=True)
+    spin10 = qemu.count_instructions("cortex-m4", builds["cortex-m4"].elf, ["spin", "10"])[0]
+    res = qemu.run("cortex-m4", builds["cortex-m4"].elf, ["nest"], count=True, check=True)
     outer, inner, empty = res.windows
     assert (outer.depth, inner.depth, empty.depth) == (0, 1, 1)
     assert empty.count == 0
@@ -224,12 +225,12 @@ def test_nested_windows(builds) -> None:
     # the parent also pays 2 calls + 2 returns per nested pair (and here one branch: gcc
     # merges the two `bl tl_bench_end` tails)
     assert inner.count + empty.count + 2 * 4 <= outer.count <= inner.count + empty.count + 2 * 4 + 2
-    assert tgt.count_instructions("cortex-m4", builds["cortex-m4"].elf, ["nest"], depth=1) == [inner.count, 0]
+    assert qemu.count_instructions("cortex-m4", builds["cortex-m4"].elf, ["nest"], depth=1) == [inner.count, 0]
 
 
 def test_sizes_of_elf_and_object(builds) -> None:
     b = builds["cortex-m4"]
-    fp = tgt.sizes(b)
+    fp = elfsize.sizes(b)
     assert fp.sections["text"] > 0 and fp.sections["bss"] >= 2 * 4096
     by_name = {s.name: s for s in fp.symbols}
     assert by_name["xs"].size == 4096 and by_name["xs"].kind == "bss"
@@ -243,7 +244,7 @@ def test_sizes_of_elf_and_object(builds) -> None:
     assert bound.bytes >= frames["main"].bytes and bound.path[0] == "main"
     assert not bound.complete and "fopen" in bound.unknown  # newlib has no stack data
 
-    obj = tgt.sizes([b.objects[0]])  # the program's own object only
+    obj = elfsize.sizes([b.objects[0]])  # the program's own object only
     assert 0 < obj.sections["text"] < fp.sections["text"]
     assert {s.name for s in obj.symbols} >= {"dot_s8", "main", "xs", "ys"}
     assert {f.function for f in obj.stack} >= {"dot_s8", "main"}
@@ -253,13 +254,13 @@ def test_build_errors_are_reported(workdir: Path) -> None:
     bad = workdir / "bad.c"
     bad.write_text("int main(void) { int unused; return 0; }\n")
     with pytest.raises(ToolchainError, match="unused"):
-        tgt.build("cortex-m4", [bad], workdir / "bad" / "bad.elf")
+        crossbuild.build("cortex-m4", [bad], workdir / "bad" / "bad.elf")
     with pytest.raises(ToolchainError, match="unknown target 'cortex-m99'"):
         tgt.get_target("cortex-m99")
     with pytest.raises(ToolchainError, match="optimisation level"):
-        tgt.build("cortex-m4", [bad], workdir / "bad" / "bad.elf", opt="-O9")
+        crossbuild.build("cortex-m4", [bad], workdir / "bad" / "bad.elf", opt="-O9")
 
 
 def test_arguments_with_spaces_are_refused(builds) -> None:
     with pytest.raises(ToolchainError, match="whitespace"):
-        tgt.run("cortex-m4", builds["cortex-m4"].elf, ["a b"])
+        qemu.run("cortex-m4", builds["cortex-m4"].elf, ["a b"])

@@ -37,6 +37,24 @@ def which(tool: str) -> str | None:
     return shutil.which(tool)
 
 
+def require(*tools: str) -> None:
+    """Raise ToolchainError (saying how to install them) unless every tool is on PATH."""
+    reason = missing_reason(*tools)
+    if reason is not None:
+        raise ToolchainError(reason)
+
+
+def check_output(cmd: list[str], what: str, timeout: float, cwd: Path | None = None) -> str:
+    """Run a tool and return its stdout; a failure or a timeout raises ToolchainError naming ``what``."""
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{what} did not finish within {timeout:g} s: {' '.join(cmd)}") from None
+    if res.returncode != 0:
+        raise ToolchainError(f"{what} failed (exit {res.returncode}): {' '.join(cmd)}\n{res.stderr.strip()}")
+    return res.stdout
+
+
 def missing_reason(*tools: str) -> str | None:
     """None when every tool is on PATH; else a sentence that says how to install them."""
     missing = [t for t in tools if which(t) is None]
