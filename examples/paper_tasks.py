@@ -133,8 +133,8 @@ def evaluate_task(
 
     run_float = _ort(onnx_path)
     y_float = assemble([run_float(x) for x in xs])
-    x8 = [qm.quantize_input(x.astype(np.float32)) for x in xs]
-    y8 = [qm.run_int(x) for x in x8]
+    x8 = [qm.quantize_input(x.astype(np.float32)) for x in xs]  # canonical (n, T, F), as the C runners take
+    y8 = [qm.output_view.to_canonical(qm.run_int(qm.input_view.from_canonical(x))) for x in x8]
     y_int8 = assemble([qm.dequantize_output(y) for y in y8])
     cs = []
     for cname, runner in c_runners(qm, compilers, targets, workdir).items():

@@ -149,3 +149,12 @@ def test_c_files_are_small() -> None:
     assert files
     big = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not big, f"C files over {MAX_LINES} lines: {big}"
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists every package of the tree (a non-editable install gets them all)."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    tree = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert listed == tree, f"missing: {sorted(tree - listed)}, extra: {sorted(listed - tree)}"

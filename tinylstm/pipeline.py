@@ -75,7 +75,7 @@ def build(
     fm = load_onnx(onnx_path, batch_row=batch_row)
     cal = load_dataset(calib, fm, what="calibration data")
     val = load_dataset(data, fm, what="validation data") if data is not None else cal
-    qm = quantize(fm, cal.sequences, **(quantize_options or {}))
+    qm = quantize(fm, cal, **(quantize_options or {}))
     seconds["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     bound_note = None

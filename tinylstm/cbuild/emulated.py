@@ -294,8 +294,8 @@ class TargetCost:
 
 class TargetRunner:
     """``runner(int_inputs) -> outputs`` for ``tinylstm.validate`` (the contract of
-    :func:`.host.host_runner`: each input an int8 batch in the ONNX layout, rows of one length;
-    each output what ``QuantizedModel.run_int`` returns for it), plus ``cost(x)``. All rows of all
+    :func:`.host.host_runner`: each input a canonical int8 batch ``(n, T, F)``, rows of one length;
+    each output the canonical output, a row per sequence), plus ``cost(x)``. All rows of all
     batches go through one QEMU run of ``<prefix>_run``. A non-causal model whose sequences
     outgrow the build's ``MAX_STEPS`` is rebuilt once with a bound that fits."""
 
@@ -316,17 +316,16 @@ class TargetRunner:
         return exe
 
     def __call__(self, int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        batches = [_rows(self.builds[-1], x) for x in int_inputs]
+        batches = [protocol.canonical_rows(self.builds[-1].plan, x, who="the target runner") for x in int_inputs]
         exe = self._fitting(max((r.x.shape[0] for rows in batches for r in rows), default=0))
         flat = [r for rows in batches for r in rows]
         outs = _run_rows(exe, flat, "run", False, False, RUN_TIMEOUT).rows if flat else ()
         return protocol.assemble_batches(exe.plan, outs, [len(rows) for rows in batches])
 
-    def cost(self, x_int8: np.ndarray) -> TargetCost:
-        """Footprint of the build and instructions of the first row of ``x_int8`` (ONNX layout)."""
-        rows = _rows(self.builds[-1], x_int8)[:1]
-        exe = self._fitting(rows[0].x.shape[0] if rows else 0)
-        return TargetCost(target_footprint(exe), count_steps(exe, x_int8))
+    def cost(self, xc_int8: np.ndarray) -> TargetCost:
+        """Footprint of the build and instructions of the first row of ``xc_int8`` (canonical)."""
+        exe = self._fitting(xc_int8.shape[1] if xc_int8.shape[0] else 0)
+        return TargetCost(target_footprint(exe), count_steps(exe, self.qmodel.input_view.from_canonical(xc_int8)))
 
 
 def target_runner(

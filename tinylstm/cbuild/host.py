@@ -158,20 +158,20 @@ def host_runner(
     workdir: str | os.PathLike | None = None,
     opt: str = "-O2",
 ) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
-    """Build once; return ``runner(int_inputs) -> outputs`` for ``validate``: each input an int8
-    batch in the ONNX layout (rows of one length), each output what ``run_int`` returns for it."""
+    """Build once; return ``runner(int_inputs) -> outputs`` for ``validate``: each input a canonical
+    int8 batch ``(n, T, F)`` (rows of one length), each output the canonical output, a row per
+    sequence."""
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tinylstm-host-"))
     exe = build_host(qmodel, work / f"host_{compiler}", compiler=compiler, opt=opt)
 
     def runner(int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         nonlocal exe
-        t_axis = qmodel.input_view.axis_of("T")
-        longest = max((x.shape[t_axis] for x in int_inputs), default=0)
+        longest = max((x.shape[1] for x in int_inputs), default=0)
         max_steps = exe.plans[0].max_steps
         if max_steps is not None and longest > max_steps:  # buffered: room for the data
             exe = build_host(qmodel, work / f"host_{compiler}_{longest}", compiler=compiler, opt=opt,
                              max_steps=longest)
-        batches = [protocol.rows_of(exe.plans[0], x) for x in int_inputs]
+        batches = [protocol.canonical_rows(exe.plans[0], x, who="the host runner") for x in int_inputs]
         outs = run_rows(exe, 0, [r for rows in batches for r in rows])
         return protocol.assemble_batches(exe.plans[0], outs, [len(rows) for rows in batches])
 

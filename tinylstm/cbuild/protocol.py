@@ -75,12 +75,24 @@ def rows_of(plan: Plan, x_int8: np.ndarray, sequence_lens: np.ndarray | None = N
             who: str = "run_c") -> list[Row]:
     """An int8 batch in the ONNX input layout (and its ``sequence_lens``) -> one Row per batch row.
     ``who`` names the caller in the error messages."""
+    return canonical_rows(plan, plan.model.input_view.to_canonical(_int8(x_int8, who)), sequence_lens, mode=mode,
+                          who=who)
+
+
+def _int8(x_int8: np.ndarray, who: str) -> np.ndarray:
     x = np.asarray(x_int8)
     if x.dtype != np.int8:
         if x.dtype.kind not in "iu" or (x.size and (int(x.min()) < -128 or int(x.max()) > 127)):
             raise DataError(f"{who} expects int8 input, got {x.dtype}")
         x = x.astype(np.int8)
-    xc = plan.model.input_view.to_canonical(x)  # (B, T, F) canonical
+    return x
+
+
+def canonical_rows(plan: Plan, xc: np.ndarray, sequence_lens: np.ndarray | None = None, *, mode: str = "run",
+                   who: str = "run_c") -> list[Row]:
+    """A canonical int8 batch ``(B, T, F)`` (and its ``sequence_lens``) -> one Row per batch row."""
+    xc = _int8(xc, who)
+    x = xc
     if xc.ndim != 3 or xc.shape[2] != plan.input.features:
         raise DataError(f"input of shape {x.shape} does not give (batch, steps, {plan.input.features}) sequences")
     lens = None
@@ -157,10 +169,10 @@ def check_size(data: bytes, end: int, what: str = "the harness") -> None:
         raise ToolchainError(f"{what} wrote {len(data)} bytes, expected {end}")
 
 
-def assemble(plan: Plan, ys: Sequence[np.ndarray]) -> np.ndarray:
+def assemble(plan: Plan, ys: Sequence[np.ndarray], canonical: bool = False) -> np.ndarray:
     """Per-row (T or 1, OUT) outputs in the ONNX step order -> what ``run_int`` returns (ONNX
-    output layout); a many-to-one model keeps each row's last output (step modes: after the
-    last step)."""
+    output layout; the canonical output, one row per sequence, with ``canonical``); a many-to-one
+    model keeps each row's last output (step modes: after the last step)."""
     perm = plan.output.perm
     out = []
     for y in ys:
@@ -169,15 +181,17 @@ def assemble(plan: Plan, ys: Sequence[np.ndarray]) -> np.ndarray:
         if not plan.output_seq:
             y = y[-1]  # run: the only row; step modes: the output after the last step
         out.append(y)
-    return np.asarray(plan.model.output_view.from_canonical(np.stack(out))).astype(np.int8)
+    yc = np.stack(out).astype(np.int8)
+    return yc if canonical else np.asarray(plan.model.output_view.from_canonical(yc)).astype(np.int8)
 
 
 def assemble_batches(plan: Plan, outs: Sequence[RowOut], counts: Sequence[int]) -> list[np.ndarray]:
-    """Outputs of consecutive batches (``counts`` rows each) -> one ``run_int`` output per batch
-    (an empty batch gives an empty array)."""
+    """Outputs of consecutive batches (``counts`` rows each) -> one canonical output per batch, a row
+    per sequence (an empty batch gives an empty array)."""
     res, pos = [], 0
     for c in counts:
-        res.append(assemble(plan, [o.y for o in outs[pos : pos + c]]) if c else np.zeros((0,), np.int8))
+        res.append(assemble(plan, [o.y for o in outs[pos : pos + c]], canonical=True) if c
+                   else np.zeros((0,), np.int8))
         pos += c
     return res
 

@@ -49,7 +49,7 @@ def quantize_from_args(args: argparse.Namespace, fm, calib=None):
     from ..quantize.quantizer import quantize
 
     ds = calib if calib is not None else load_dataset(args.calib, fm, what="calibration data")
-    return quantize(fm, ds.sequences, **quantize_kwargs(args))
+    return quantize(fm, ds, **quantize_kwargs(args))
 
 
 def atomic_file(path: str | os.PathLike, write) -> None:

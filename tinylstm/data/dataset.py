@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..ir import FloatModel
+from ..ir.reference import describe_view
 from .npzfile import read_arrays
 from .taskfiles import load_task_file
 
@@ -61,28 +62,40 @@ def load_dataset(source, model: FloatModel | None = None, *, what: str = "data",
     if isinstance(source, (str, os.PathLike)):
         return _from_file(os.fspath(source), what, model, feats)
     if isinstance(source, np.ndarray):
-        if model is None:
-            raise DataError(f"{what}: an in-memory array needs the model to know its layout")
-        _rank_ok(source, model, what)
-        check_not_quantized(source, what, "the array")
-        _time_layout(model, source.shape[model.input_view.axis_of("B")],
-                     source.shape[model.input_view.axis_of("T")], what,
-                     f"the array of shape {source.shape} (in the model's input layout)")
-        xc = model.input_view.to_canonical(_finite(np.asarray(source), what).astype(np.float64))
-        seqs = [xc[i] for i in range(xc.shape[0])]
+        seqs = _batch_rows(source, model, what, "the array")
     elif isinstance(source, (list, tuple)):
-        arrays = [_as_array(s, what, k) for k, s in enumerate(source)]
-        for k, a in enumerate(arrays):
-            check_not_quantized(a, what, f"sequence {k}")
-        seqs = [_finite(a, what).astype(np.float64) for a in arrays]
-        for k, s in enumerate(seqs):
-            if s.ndim != 2:
-                raise DataError(f"{what}: sequence {k} has shape {s.shape}; expected (time, features)")
+        seqs = []
+        for k, item in enumerate(source):
+            a = _as_array(item, what, k)
+            if a.ndim == 3:  # a batch in the model's input layout
+                seqs += _batch_rows(a, model, what, f"item {k}")
+                continue
+            check_not_quantized(a, what, f"item {k}")
+            if a.ndim != 2:
+                raise DataError(f"{what}: item {k} has shape {a.shape}; expected one sequence (time, features) "
+                                "or a batch in the model's input layout")
+            seqs.append(_finite(a, what).astype(np.float64))
     else:
-        raise DataError(f"{what}: expected a .npz/.npy path, an array or a list of arrays, "
+        raise DataError(f"{what}: expected a .npz/.npy path, an array, a list of arrays or a Dataset, "
                         f"got {type(source).__name__}")
     _check_sequences(seqs, what, feats)
     return Dataset(seqs)
+
+
+def _batch_rows(a: np.ndarray, model: FloatModel | None, what: str, key: str) -> list[np.ndarray]:
+    """The canonical sequences of a batch given in the model's own input layout."""
+    if model is None:
+        raise DataError(f"{what}: an in-memory batch needs the model to know its layout")
+    _rank_ok(a, model, what)
+    check_not_quantized(a, what, key)
+    _time_layout(model, a.shape[model.input_view.axis_of("B")], a.shape[model.input_view.axis_of("T")], what,
+                 f"{key} of shape {a.shape} (in the model's input layout)")
+    try:
+        xc = model.input_view.to_canonical(_finite(np.asarray(a), what).astype(np.float64))
+    except ValueError as e:
+        raise DataError(f"{what}: {key} has shape {a.shape}, not the model's input layout "
+                        f"({describe_view(model.input_view)}): {e}") from None
+    return [xc[i] for i in range(xc.shape[0])]
 
 
 def _check_sequences(seqs: list[np.ndarray], label: str, feats: int | None) -> None:

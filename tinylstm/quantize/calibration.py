@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.dataset import check_not_quantized
+from ..data import Dataset, load_dataset
 from ..errors import DataError
 from ..ir import FloatModel, LstmNode
 from ..ir.reference import check_input, run_canonical
@@ -27,7 +27,7 @@ BATCH_ROWS = 256
 PROGRESS_STEPS = 200_000
 
 Progress = Callable[[int, int], None]
-CalibData = np.ndarray | Sequence[np.ndarray] | str | os.PathLike
+CalibData = np.ndarray | Sequence[np.ndarray] | str | os.PathLike | Dataset
 
 
 @dataclass(frozen=True)
@@ -162,44 +162,14 @@ def _cut_rows(model: FloatModel, data: CalibData, lens: np.ndarray) -> list[np.n
     return [xc[i, : int(n)] for i, n in enumerate(lens)]
 
 
-def canonical_groups(model: FloatModel, data: CalibData) -> list[np.ndarray]:
+def canonical_groups(model: FloatModel, data: CalibData | Dataset) -> list[np.ndarray]:
     """The data as canonical ``(B, T, F)`` float64 batches, one per sequence length (no padding).
 
-    ``data``: an array in the ONNX input's layout; a list of such arrays (or of single
-    sequences without the batch axis) with different lengths; or a ``.npy``/``.npz`` path
-    (npz: key ``x`` or the only array; an optional ``lengths`` cuts each row to its length).
+    ``data``: anything :func:`tinylstm.data.load_dataset` reads — a :class:`~tinylstm.data.Dataset`,
+    a data file path (``x`` (N, T, F), optional ``lengths``), an array in the ONNX input's layout,
+    or a list of single sequences ``(T, F)`` and/or batches in that layout of different lengths.
     """
-    if isinstance(data, (str, os.PathLike)):
-        # files follow the one data convention of tinylstm.data_io: x (N, T, F) + lengths
-        from ..data.dataset import load_dataset
-
-        data = load_dataset(data, model, what="calibration data").sequences
-    if isinstance(data, np.ndarray):
-        items = [data]
-    elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-        items = list(data)
-    else:
-        raise DataError(f"calibration data must be an array, a list of arrays or a path, got {type(data).__name__}")
-    if not items:
-        raise DataError("calibration data is empty")
-    rank = len(model.input_view.dims)
-    b_axis = model.input_view.axis_of("B")
-    by_len: dict[int, list[np.ndarray]] = {}
-    for k, a in enumerate(items):
-        a = np.asarray(a)
-        check_not_quantized(a, "calibration data", f"item {k}")
-        if a.ndim == rank - 1 and b_axis is not None:
-            a = np.expand_dims(a, b_axis)
-        try:
-            xc = check_input(model, a)
-        except DataError as e:
-            raise DataError(f"calibration item {k}: {e}") from None
-        if xc.shape[0] == 0:
-            continue
-        by_len.setdefault(xc.shape[1], []).append(xc)
-    if not by_len:
-        raise DataError("calibration data holds no sequences")
-    return [np.concatenate(v, axis=0) for _, v in sorted(by_len.items())]
+    return [batch for _, batch in load_dataset(data, model, what="calibration data").groups()]
 
 
 def calibrate(

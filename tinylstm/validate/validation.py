@@ -21,12 +21,14 @@ import numpy as np
 
 from ..data.dataset import Dataset, load_dataset
 from ..errors import DataError
-from ..ir import FloatModel, View
+from ..ir import FloatModel
 from ..qmodel import QuantizedModel
+from ..simulate import run_canonical_int
 from .metrics import ClassStats, ErrorStats, class_stats, drift_slope, error_stats
 from .oracle import Oracle
 
-#: runs C on int8 inputs: (name, int8 inputs per length group in ONNX layout) -> int8 outputs
+#: runs C on int8 inputs: canonical int8 batches (n, T, F), one per length group -> canonical int8
+#: outputs (a row per sequence)
 CRunner = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
@@ -191,13 +193,13 @@ def validate(
     sat: dict[str, list[dict[str, int]]] = {}
     for idx, batch in groups:
         yf = oracle.run(batch)
-        xq = qmodel.quantize_input(fm.input_view.from_canonical(batch.astype(np.float32)))
-        yq, traces = qmodel.run_int(xq, trace=True)
+        xq = qmodel.quantize_input(batch.astype(np.float32))  # elementwise: canonical in, canonical out
+        yq, traces = run_canonical_int(qmodel, xq, trace=True)
         int_inputs.append(xq)
         q_int.append(yq)
         order.extend(idx.tolist())
         f_out.extend(list(yf))
-        q_out.extend(list(fm.output_view.to_canonical(qmodel.dequantize_output(yq))))
+        q_out.extend(list(qmodel.dequantize_output(yq)))
         for name, trs in traces.items():
             rows = sat.setdefault(name, [{"values": 0, "saturated": 0} for _ in trs])
             for k, tr in enumerate(trs):
@@ -241,7 +243,7 @@ def validate(
     for name, runner in runners.items():
         t0 = time.perf_counter()
         outs = runner(int_inputs)
-        report.c.append(_compare(name, q_int, outs, time.perf_counter() - t0, fm.output_view))
+        report.c.append(_compare(name, q_int, outs, time.perf_counter() - t0))
         cost = getattr(runner, "cost", None)  # emulated cores: footprint and instruction counts
         if cost is not None and int_inputs:
             report.target_cost.append(cost(int_inputs[0]).to_dict())
@@ -254,7 +256,8 @@ def _layout(fm: FloatModel) -> str:
     return describe_view(fm.output_view)
 
 
-def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: float, view: View) -> CResult:
+def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: float) -> CResult:
+    """Simulator vs C outputs, canonical (a row per sequence), compared exactly."""
     if len(got) != len(sim):
         raise DataError(f"{name}: C produced {len(got)} output groups for {len(sim)} inputs")
     seqs = bad_seqs = bad_vals = 0
@@ -264,8 +267,7 @@ def _compare(name: str, sim: list[np.ndarray], got: list[np.ndarray], seconds: f
         if c.shape != s.shape:
             raise DataError(f"{name}: C output shape {c.shape} != simulator {s.shape}")
         diff = c.astype(np.int16) != s.astype(np.int16)
-        per = view.to_canonical(diff)  # one row per sequence
-        per = per.reshape(per.shape[0], -1)
+        per = diff.reshape(diff.shape[0], -1)  # one row per sequence
         seqs += per.shape[0]
         if diff.any():
             bad_vals += int(diff.sum())
