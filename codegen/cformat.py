@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-#: bytes per element of the C types the emitter uses
-C_SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4}
+#: value ranges of the C types the emitter uses (their sizes: :data:`.footprint.C_SIZES`)
 _RANGES = {
     "int8_t": (-(2**7), 2**7 - 1),
     "uint8_t": (0, 2**8 - 1),
@@ -54,10 +53,3 @@ def const_array(ctype: str, name: str, values: np.ndarray, comment: str, per_lin
     check_range(ctype, flat, name)
     return f"/* {comment} */\nstatic const {ctype} {name}[{flat.size}] = {{\n{int_list(flat, per_line)}\n}};\n"
 
-
-def smallest_unsigned_or(values: np.ndarray, fallback: str) -> str:
-    """``uint16_t`` when every value fits [0, 65535], else ``fallback``."""
-    v = np.asarray(values)
-    if v.size == 0 or (int(v.min()) >= 0 and int(v.max()) <= 65535):
-        return "uint16_t"
-    return fallback

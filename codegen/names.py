@@ -7,6 +7,7 @@ through :func:`c_ident` or :func:`c_comment`, so it can neither break the code n
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ..errors import TinyLstmError
 
@@ -59,3 +60,25 @@ def c_comment(text: str, limit: int = 120) -> str:
     if len(s) > limit:
         s = s[: limit - 3] + "..."
     return s
+
+
+class Names:
+    """The C names of one model's nodes under the user's ``prefix``."""
+
+    def __init__(self, prefix: str, nodes: Sequence[object]):
+        self.p = prefix
+        self.P = prefix.upper()
+        self.nodes = nodes
+
+    def fid(self, k: int) -> str:
+        """Name of node k's fields in the state struct."""
+        return f"n{k}_{c_ident(self.nodes[k].name, 'node')}"
+
+    def nid(self, k: int) -> str:
+        """Name of node k's static data: prefixed, so it can never meet a public name."""
+        return f"{self.p}_{self.fid(k)}"
+
+    def describe(self, k: int) -> str:
+        """``node k: Kind 'name'`` for comments."""
+        n = self.nodes[k]
+        return f"node {k}: {type(n).__name__[1:]} '{c_comment(n.name, 80)}'"

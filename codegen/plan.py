@@ -1,4 +1,4 @@
-"""What the generated C must do for one integer model: a pure analysis, no C text.
+"""What the generated C must do for one integer model, as a whole: a pure analysis, no C text.
 
 The plan decides
 
@@ -9,7 +9,9 @@ The plan decides
 - whether ``step()`` exists (streaming and every selected step is the last one),
 - how the ONNX input / output tensors map to canonical features at batch 1.
 
-Models the C back end cannot run raise :class:`UnsupportedModelError` naming the node.
+These are the C back end's own (the simulator runs whole batches in numpy, with no schedule or
+workspace); how each LSTM layer is stored and stepped is :mod:`tinylstm.lowering`'s. Models the
+C back end cannot run raise :class:`UnsupportedModelError` naming the node.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ class Plan:
 
     def live_of(self, cls: type | tuple[type, ...]) -> list[int]:
         return [k for k in self.live if isinstance(self.nodes[k], cls)]
+
+    def lens_kind(self, k: int) -> str:
+        """Where LSTM k's valid length comes from: ``input`` (run_lens), ``const`` or ``none``."""
+        n = self.nodes[k]
+        assert isinstance(n, QLstm)
+        if n.sequence_lens_is_input:
+            return "input"
+        if n.sequence_lens is not None:
+            return "const"
+        return "none"
+
+    def const_len(self, k: int) -> int:
+        """LSTM k's constant sequence length (``lens_kind(k) == "const"``)."""
+        return int(np.asarray(self.nodes[k].sequence_lens).reshape(-1)[0])
 
     def check_steps(self, longest: int) -> None:
         """Refuse a sequence longer than ``run()``'s bound (``<P>_MAX_STEPS``) before running C."""

@@ -70,10 +70,10 @@ def test_quantize_stage_is_callable_and_calibrate_is_a_function():
 
 
 def test_dotted_patch_targets_reach_the_module():
-    import tinylstm.quantize.quantizer as qmod
+    import tinylstm.quantize.lstm as qmod
 
     before = qmod.INT32_MAX
-    with mock.patch("tinylstm.quantize.quantizer.INT32_MAX", 7):
+    with mock.patch("tinylstm.quantize.lstm.INT32_MAX", 7):
         assert qmod.INT32_MAX == 7
     assert qmod.INT32_MAX == before
 

@@ -12,10 +12,11 @@ import re
 import numpy as np
 import pytest
 from onnx_builders import LstmSpec, random_input, single_lstm_model
-from tinylstm.codegen.emit import emit_model, fast_requant_ok, quad_layout, scratch_bytes
+from tinylstm.codegen.emit import emit_model
 
 import tinylstm
 from tinylstm.fixedpoint import requant
+from tinylstm.lowering import fast_requant_ok, quad_layout, scratch_bytes
 from tinylstm.quantize.quantizer import quantize
 
 

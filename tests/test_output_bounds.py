@@ -21,7 +21,8 @@ from tinylstm.errors import ModelFormatError
 from tinylstm.fixedpoint import INT32_MAX
 from tinylstm.qmodel import QLstmState, QSoftmax, check_model, log_softmax_bound, state_c_bound
 from tinylstm.quantize.calibration import calibrate
-from tinylstm.quantize.quantizer import int8_params, int8_params_min_scale, quantize
+from tinylstm.quantize.params import int8_params, int8_params_min_scale
+from tinylstm.quantize.quantizer import quantize
 
 NEED_GCC = pytest.mark.skipif(bool(missing_reason("gcc")), reason=missing_reason("gcc") or "")
 

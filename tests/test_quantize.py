@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from test_simulate import data_for, make_model, quantized, rand_direction, seq_view, vec_view
 
+import tinylstm
 from tinylstm.errors import DataError, ModelFormatError, QuantizationError
 from tinylstm.ir import (
     SIGMOID,
@@ -53,7 +54,7 @@ def test_lstm_weight_width() -> None:
 
 def test_weight_width_lowered_for_huge_fan_in() -> None:
     # fan-in 2000 with int16 weights could overflow int32: the matrix drops to fewer bits
-    from tinylstm.quantize.quantizer import _lstm_matrix
+    from tinylstm.quantize.lstm import _lstm_matrix
 
     w = np.random.default_rng(0).normal(size=(8, 2000))
     wq, s, effb = _lstm_matrix(w, 16, -100, "t")
@@ -132,7 +133,7 @@ def test_calibration_data_forms(tmp_path) -> None:
         calibrate(m, tmp_path / "missing.npz")
     with pytest.raises(DataError, match="observer"):
         calibrate(m, x, observer="kl")
-    with pytest.raises(DataError, match="calibration item 0"):
+    with pytest.raises(DataError, match=r"calibration data: the array has shape \(2, 5, 7\), not the model's input"):
         calibrate(m, np.zeros((2, 5, 7), np.float32))
     np.savez(tmp_path / "two.npz", a=x, b=x)
     with pytest.raises(DataError, match="'x'"):
@@ -299,3 +300,18 @@ def test_load_refuses_bad_files(tmp_path) -> None:
     np.savez(tmp_path / "pickled.npz", **arrays)
     with pytest.raises(ModelFormatError):
         QuantizedModel.load(tmp_path / "pickled.npz")
+
+
+def test_quantize_takes_a_dataset_like_every_other_data_form(tmp_path) -> None:
+    """One Dataset type: what load_dataset returns, calibrate and quantize take as it is, and it
+    gives the same integer model as the file it came from."""
+    from tinylstm.data import load_dataset
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "models"
+    fm = tinylstm.load_onnx(root / "japanese_vowels.onnx")
+    path = root / "japanese_vowels_calib.npz"
+    ds = load_dataset(path, fm, what="calibration data")
+    a, b = quantize(fm, ds), quantize(fm, str(path))
+    x = ds.groups()[0][1][:2].astype(np.float32)
+    np.testing.assert_array_equal(a.run_int(a.quantize_input(x)), b.run_int(b.quantize_input(x)))
+    assert calibrate(fm, ds).steps == calibrate(fm, str(path)).steps == sum(len(s) for s in ds.sequences)

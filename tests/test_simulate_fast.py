@@ -20,6 +20,7 @@ from tinylstm.quantize.luts import build_lut
 from tinylstm.quantize.quantizer import quantize
 from tinylstm.simulate import checked as simulate
 from tinylstm.simulate import fast as simfast
+from tinylstm.simulate import fastplan
 
 FIELDS = ("pre", "gates", "c", "h", "valid")
 
@@ -35,7 +36,7 @@ def _run(q: QuantizedModel, x: np.ndarray, lens: np.ndarray | None, checked: boo
 
 def assert_fast_equals_checked(q: QuantizedModel, x: np.ndarray, lens: np.ndarray | None = None) -> None:
     for layer in q.lstm_layers:  # the fast path is really taken
-        assert all(p is not None for p in simfast.plans(layer)), layer.name
+        assert all(p is not None for p in fastplan.plans(layer)), layer.name
     yf, tf = _run(q, x, lens, checked=False)
     yc, tc = _run(q, x, lens, checked=True)
     assert yf.dtype == yc.dtype and np.array_equal(yf, yc), "output"
@@ -123,7 +124,7 @@ def test_variable_lengths_on_every_layer(shape: str) -> None:
     x = q.quantize_input(rng.normal(0, 1, (7, 15, m.input_features)).astype(np.float32)).astype(np.int64)
     lens = np.array([15, 0, 1, 7, 15, 3, 14])
     layer = q.lstm_layers[0]
-    assert all(p is not None for p in simfast.plans(layer))
+    assert all(p is not None for p in fastplan.plans(layer))
     yf, hf, cf, tf = simulate.run_lstm(layer, x, lens, trace=True)
     yc, hc, cc, tc = simulate.run_lstm_checked(layer, x, lens, trace=True)
     assert np.array_equal(yf, yc)
@@ -171,8 +172,8 @@ def test_forced_fallback_equals_checked(monkeypatch) -> None:
     for shape in ("bidir_peep_clip_yh", "input_forget_softmax", "reverse_lens_init_yc"):
         m, q = quantized(shape, seed=2)
         for layer in q.lstm_layers:
-            simfast._plans[layer] = tuple(
-                dataclasses.replace(p, thr_x=0.3, thr_h=0.3, thr_o=0.3, thr_p=0.3) for p in simfast.plans(layer))
+            fastplan._plans[layer] = tuple(
+                dataclasses.replace(p, thr_x=0.3, thr_h=0.3, thr_o=0.3, thr_p=0.3) for p in fastplan.plans(layer))
         x, lens = data_for(m, 3)
         calls.clear()
         assert_fast_equals_checked(q, q.quantize_input(x), lens)
@@ -181,7 +182,7 @@ def test_forced_fallback_equals_checked(monkeypatch) -> None:
         if shape != "reverse_lens_init_yc":  # peepholes: their own exact site (requant directly)
             assert calls["requant"] >= sites + 10, calls
         for layer in q.lstm_layers:
-            del simfast._plans[layer]
+            del fastplan._plans[layer]
 
 
 def test_rint_rounds_ties_to_even_and_defers_near_ties() -> None:
@@ -204,10 +205,10 @@ def test_rint_rounds_ties_to_even_and_defers_near_ties() -> None:
 
 def test_magic_constant_rounds_half_to_even() -> None:
     y = np.array([0.5, 1.5, 2.5, -2.5, -3.5, 1e9 + 0.5, 2.0**50 + 0.5, -(2.0**50) - 1.5])
-    t = y + simfast.MAGIC
-    got = t.view(np.int64) - simfast.MAGIC_BITS
+    t = y + fastplan.MAGIC
+    got = t.view(np.int64) - fastplan.MAGIC_BITS
     assert got.tolist() == [0, 2, 2, -2, -4, 10**9, 2**50, -(2**50) - 2]
-    assert np.array_equal(t - simfast.MAGIC, got.astype(np.float64))
+    assert np.array_equal(t - fastplan.MAGIC, got.astype(np.float64))
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +221,7 @@ def test_magic_constant_rounds_half_to_even() -> None:
 )
 def test_lut_memo_equals_lut_eval(act: Activation, in_frac: int, clamp: int | None) -> None:
     lut = build_lut(act, in_frac, limit=4.0 if clamp else float("inf"), interp=clamp != 7)
-    L, memo = simfast.lut_memo(lut, clamp)
+    L, memo = fastplan.lut_memo(lut, clamp)
     assert memo.dtype == np.int32 and memo.shape == (2 * L + 1,)
     rng = np.random.default_rng(0)
     ends = [-(2**31) + 1, 2**31 - 1]
@@ -228,7 +229,7 @@ def test_lut_memo_equals_lut_eval(act: Activation, in_frac: int, clamp: int | No
     got = np.take(memo, x + L, mode="clip")
     want = lut_eval(sat(x, -clamp, clamp) if clamp is not None else x, lut)
     assert np.array_equal(got, want)
-    cm = simfast.cell_memo(lut)  # every int16 input
+    cm = fastplan.cell_memo(lut)  # every int16 input
     c = np.arange(-32768, 32768)
     assert np.array_equal(cm[c + 32768], lut_eval(c, lut))
 
@@ -238,7 +239,7 @@ def test_real_factor_matches_requant_on_exact_products() -> None:
     for _ in range(200):
         mult, shift = int(rng.integers(2**30, 2**31)), int(rng.integers(0, 63))
         acc = rng.integers(-(2**20), 2**20, 50)  # |acc * mult| < 2^51: exact in float64
-        y = acc.astype(np.float64) * simfast.real_factor(mult, shift)
+        y = acc.astype(np.float64) * fastplan.real_factor(mult, shift)
         assert np.array_equal(np.rint(y).astype(np.int64), requant(acc, mult, shift))
 
 
@@ -249,11 +250,11 @@ def test_unproven_layers_run_checked() -> None:
     _, q = quantized("last_dense")
     layer = q.nodes[1]
     d = layer.directions[0]
-    assert simfast.plan_direction(layer, d) is not None
+    assert fastplan.plan_direction(layer, d) is not None
     bad_bias = dataclasses.replace(layer, directions=(dataclasses.replace(d, bias=np.full_like(d.bias, 2**31 - 10)),))
-    assert simfast.plan_direction(bad_bias, bad_bias.directions[0]) is None
+    assert fastplan.plan_direction(bad_bias, bad_bias.directions[0]) is None
     bad_effb = dataclasses.replace(layer, directions=(dataclasses.replace(d, effb_h=d.effb_h + 1),))
-    assert simfast.plan_direction(bad_effb, bad_effb.directions[0]) is None  # zp not foldable
+    assert fastplan.plan_direction(bad_effb, bad_effb.directions[0]) is None  # zp not foldable
     x = np.random.default_rng(0).integers(-128, 128, (3, 5, layer.input_size))
     y1, _, _, _ = simulate.run_lstm(bad_effb, x, np.full(3, 5))
     y2, _, _, _ = simulate.run_lstm_checked(bad_effb, x, np.full(3, 5))

@@ -24,9 +24,10 @@ from tinylstm.cbuild import emulated as ctarget
 from tinylstm.cbuild.host import HostExe, build_host, run_c
 from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.errors import QuantizationError
+from tinylstm.fixedpoint import INT32_MAX
 from tinylstm.ir import DenseNode, FloatModel, LstmNode
 from tinylstm.qmodel import QLstm, QuantizedModel
-from tinylstm.quantize.quantizer import DEFAULT_PRE_FRAC, INT32_MAX, quantize
+from tinylstm.quantize.quantizer import DEFAULT_PRE_FRAC, quantize
 
 T_ADV = 24  # steps of the adversarial inputs
 CELL_LIMITS = (-32768, 32767)
@@ -321,7 +322,7 @@ def test_negative_control_without_the_proof_the_simulator_overflows(monkeypatch)
 
     from tinylstm.simulate.checked import SimulatorOverflow
 
-    monkeypatch.setattr(importlib.import_module("tinylstm.quantize.quantizer"), "INT32_MAX", 2**40)
+    monkeypatch.setattr(importlib.import_module("tinylstm.quantize.lstm"), "INT32_MAX", 2**40)
     q = _fanin_quantize(300)  # 300 * 32767 * (127 + 128) > 2^31 - 1
     assert np.all(np.abs(_lstms(q)[0].directions[0].w) == 32767)
     with pytest.raises(SimulatorOverflow, match="input matvec"):

@@ -13,9 +13,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..fixedpoint import Lut
+from ..fixedpoint import INT32_MAX, Lut
 from ..ir import SEQ, VEC, View
-from .bounds import acc_bound, encoded_factors, log_softmax_bound, state_c_bound
+from .bounds import (
+    dense_bound,
+    hidden_bound,
+    log_softmax_bound,
+    lut_interp_bound,
+    lut_value_bound,
+    partial_sum_bound,
+    pre_activation_bound,
+    state_c_bound,
+)
 from .nodes import (
     QDense,
     QFeatureGather,
@@ -32,7 +41,6 @@ if TYPE_CHECKING:
     from .model import QuantizedModel
 
 INT8_RANGE = (-128, 127)
-INT32_MAX = 2**31 - 1
 #: most features / hidden units / nodes a loaded model may declare
 MAX_FEATURES = 1 << 20
 MAX_NODES = 100_000
@@ -139,7 +147,7 @@ def _multipliers(mult: np.ndarray, shift: np.ndarray, where: str, field: str) ->
 
 
 def _matvec_partial(w: np.ndarray, effb: np.ndarray, where: str, field: str) -> None:
-    partial = np.abs(effb.astype(np.int64)) + 128 * np.abs(w.astype(np.int64)).sum(axis=1)
+    partial = partial_sum_bound(w, effb)
     if partial.size and int(partial.max()) > INT32_MAX:
         _fail(where, f"'{field}': an int32 accumulator could overflow (§11.1)")
 
@@ -229,8 +237,7 @@ def _check_dense(n: QDense, src: QNode, where: str) -> None:
     _int_in(n.act_max, *INT8_RANGE, where, "act_max")
     _int_in(n.act_min, INT8_RANGE[0], n.act_max, where, "act_min")
     _matvec_partial(w, effb, where, "weight")
-    bound = (np.abs(effb.astype(np.float64)) + acc_bound(w, src.zero_point)) * encoded_factors(n.mult, n.shift) \
-        + 1 + abs(n.zero_point)
+    bound = dense_bound(w, effb, src.zero_point, n.mult, n.shift, n.zero_point)
     if bound.size and bound.max() > INT32_MAX:
         _fail(where, "the output requantization could overflow int32 (§11.7)")
 
@@ -264,11 +271,9 @@ def _check_lut(lut: Lut, in_frac: int, where: str, field: str) -> None:
         _fail(where, f"'{field}' reads Q({lut.x_frac + lut.shift}) inputs; its input is Q({in_frac})")
     if n << lut.shift >= 2**31:
         _fail(where, f"'{field}' grid ({n} segments, shift {lut.shift}) exceeds int32")
-    tv = t.astype(np.int64)
-    vals = np.concatenate([tv, 2 * tv[0] - tv]) if lut.sym else tv
-    if np.abs(vals).max() > 2**15:
+    if lut_value_bound(t, lut.sym) > 2**15:
         _fail(where, f"'{field}' holds values beyond +-2^15 (§11.5)")
-    if int(np.abs(np.diff(tv)).max()) * ((1 << lut.shift) - 1) > INT32_MAX:
+    if lut_interp_bound(t, lut.shift) > INT32_MAX:
         _fail(where, f"'{field}' interpolation could overflow int32 (§11.4)")
 
 
@@ -314,19 +319,15 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
             _fail(dw, f"cell shifts (a_fc, a_ig, s_c) = {(d.a_fc, d.a_ig, d.s_c)} do not match "
                       f"cell_frac {k_c} and the tables' q ({qf}, {qg}): expected {(m - k_c, m - qg, qf + m - k_c)}")
         _multipliers(np.array([d.h_mult]), np.array([d.h_shift]), dw, "h_mult/h_shift")
-        if 2.0**30 * (d.h_mult * 2.0**-d.h_shift) + 1 + abs(zph) > INT32_MAX:
+        if hidden_bound(d.h_mult, d.h_shift, zph) > INT32_MAX:
             _fail(dw, "the hidden requantization could overflow int32 (§11.6)")
         _array(d.initial_h, ("int8",), (1, H), dw, "initial_h")  # one row: the C runs one sequence
         _array(d.initial_c, ("int16",), (1, H), dw, "initial_c")
-        # pre-activation bound (§11.3), computed as the quantizer computes it
-        zb = acc_bound(w, zpx).astype(np.float64) * encoded_factors(vec["mult_x"], vec["shift_x"]) + 1 \
-            + acc_bound(r, zph).astype(np.float64) * encoded_factors(vec["mult_h"], vec["shift_h"]) + 1 \
-            + np.abs(vec["bias"].astype(np.float64))
         if d.peep is not None:
             peep = _array(d.peep, ("int16",), (3, H), dw, "peep")
             if peep.min() < -32767:
                 _fail(dw, "'peep' holds -32768 (peepholes lie in [-32767, 32767])")
-            pk = np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * encoded_factors(pm, ps) + 1
-            zb = zb + np.concatenate([np.full(H, pk[0]), np.full(H, pk[1]), np.zeros(H), np.full(H, pk[2])])
+        zb = pre_activation_bound(w, r, zpx, zph, vec["mult_x"], vec["shift_x"], vec["mult_h"], vec["shift_h"],
+                                  vec["bias"], d.peep, pm, ps)
         if zb.max() > INT32_MAX:
             _fail(dw, "gate pre-activations could overflow int32 (§11.3)")

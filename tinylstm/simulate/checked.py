@@ -19,8 +19,8 @@ wrong. It never wraps silently.
 Integer matrix products run through float64 BLAS: every product is < 2^23 in magnitude and
 every partial sum an integer < 2^53, so the result is exact whatever the summation order.
 
-``run_lstm`` runs an LSTM layer through ``simfast`` (the same integers with far fewer numpy passes)
-when ``simfast.plan_direction`` proves, from the layer's integers, that no stored value can
+``run_lstm`` runs an LSTM layer through :mod:`.fast` (the same integers with far fewer numpy passes)
+when :func:`.fastplan.plan_direction` proves, from the layer's integers, that no stored value can
 overflow and that its float64 shortcuts are exact; the kernels here are the checked reference
 (forced everywhere by :data:`CHECKED` or ``TINYLSTM_SIM_CHECKED=1``).
 """
@@ -61,16 +61,15 @@ from ..qmodel import (
     QTable,
     QuantizedModel,
 )
-from . import fast as simfast
+from .fast import run_direction
+from .fastplan import MEMO_LIMIT, constant_beyond, plans
 
 #: Force the checked reference kernels everywhere (every stored value range-checked, step by
-#: step). Off by default: ``run_lstm`` then takes the fast path wherever ``simfast.plan_direction``
+#: step). Off by default: ``run_lstm`` then takes the fast path wherever ``fastplan.plan_direction``
 #: proves it exact and overflow-free. The environment variable ``TINYLSTM_SIM_CHECKED=1`` sets it.
 CHECKED = os.environ.get("TINYLSTM_SIM_CHECKED", "") not in ("", "0")
 
 _RANGES = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX), "int32": (INT32_MIN, INT32_MAX)}
-#: Largest input half-range for which a table is memoized over every input value.
-_MEMO_LIMIT = 1 << 22
 _memo: dict[tuple, tuple[int, np.ndarray]] = {}
 
 
@@ -80,8 +79,8 @@ def lut(x: np.ndarray, table: Lut) -> np.ndarray:
     key = (table.table.tobytes(), table.sym, table.shift, table.interp)
     m = _memo.get(key)
     if m is None:
-        lim = (table.n if table.sym else table.n // 2) << table.shift
-        if lim > _MEMO_LIMIT or not table.interp:
+        lim = constant_beyond(table)
+        if lim > MEMO_LIMIT or not table.interp:
             m = (-1, np.zeros(0, np.int64))
         else:
             # every gate value C stores comes from here: check the int32 range once
@@ -288,21 +287,21 @@ def run_lstm(
     """All directions of a layer: x (B, T, I) int8 values -> y (B, T, D*H) int8 (None when
     ``need_y`` is False), final h and c per direction (int64), traces.
 
-    Runs the fast path (``simfast``) when its exactness and no-overflow conditions are proven for
+    Runs the fast path (:mod:`.fast`) when its exactness and no-overflow conditions are proven for
     every direction and :data:`CHECKED` is off; otherwise the checked step-by-step kernels."""
-    plans = None if CHECKED else simfast.plans(layer)
-    if plans is not None and all(p is not None for p in plans):
-        return _run_lstm_fast(layer, plans, x, lens, trace, need_y)
+    fast = None if CHECKED else plans(layer)
+    if fast is not None and all(p is not None for p in fast):
+        return _run_lstm_fast(layer, fast, x, lens, trace, need_y)
     return run_lstm_checked(layer, x, lens, trace)
 
 
-def _run_lstm_fast(layer: QLstm, plans, x: np.ndarray, lens: np.ndarray, trace: bool, need_y: bool):
+def _run_lstm_fast(layer: QLstm, fast, x: np.ndarray, lens: np.ndarray, trace: bool, need_y: bool):
     bsz = x.shape[0]
     ys, hs, cs, trs = [], [], [], []
-    for d, p in zip(layer.directions, plans, strict=True):
+    for d, p in zip(layer.directions, fast, strict=True):
         h0 = _per_batch(d.initial_h, bsz, f"LSTM '{layer.name}' initial_h")
         c0 = _per_batch(d.initial_c, bsz, f"LSTM '{layer.name}' initial_c")
-        r = simfast.run_direction(layer, d, p, x, lens, h0, c0, need_y=need_y, trace=trace)
+        r = run_direction(layer, d, p, x, lens, h0, c0, need_y=need_y, trace=trace)
         ys.append(r.y)
         hs.append(r.h)
         cs.append(r.c)

@@ -1,0 +1,177 @@
+"""The model's const data: one params initializer per layer with its weights and tables, and the
+state struct member each node writes (C text, in node order; flash and RAM counted as written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..lowering import LoweredLstm, fast_note, lower_lstm, scratch_halves
+from ..qmodel import QDense, QFeatureGather, QInput, QLstm, QLstmState, QSoftmax, QTable
+from .cformat import c_int
+from .consts import ConstData
+from .footprint import Footprint
+from .names import Names, c_comment
+from .plan import Plan
+
+
+@dataclass
+class ModelData:
+    """What the first pass over the live nodes produced, read by the header and the code."""
+
+    plan: Plan
+    names: Names
+    fp: Footprint
+    consts: ConstData
+    lowered: dict[int, LoweredLstm] = field(default_factory=dict)  # LSTM node -> its lowering
+
+
+def model_data(plan: Plan, prefix: str) -> ModelData:
+    """Const data and state members of every live node, then the step scratch and the I/O
+    permutations."""
+    fp = Footprint()
+    md = ModelData(plan, Names(prefix, plan.nodes), fp, ConstData(prefix, fp))
+    nodes, names = plan.nodes, md.names
+    for k in plan.live:
+        n = nodes[k]
+        if isinstance(n, QLstm):
+            _lstm(md, k, n)
+        elif isinstance(n, QDense):
+            _dense(md, k, n)
+        elif isinstance(n, QTable):
+            md.consts.text(f"/* ---- {names.describe(k)}: {c_comment(n.activation, 60)} on int8 ---- */\n")
+            md.consts.array("int8_t", f"{names.nid(k)}_table", n.table, "y = table[x + 128]")
+        elif isinstance(n, QSoftmax):
+            _softmax(md, k, n)
+        elif isinstance(n, QFeatureGather):
+            md.consts.text(f"/* ---- {names.describe(k)}: {n.features} features ---- */\n")
+            if nodes[n.src].features > 65536:
+                raise ValueError("feature gather over more than 65536 features")
+            md.consts.array("uint16_t", f"{names.nid(k)}_idx", n.indices, "y[i] = x[idx[i]]")
+        if not isinstance(n, (QInput, QLstm)):
+            fp.field("int8_t", f"{names.fid(k)}_v[{n.features}]", n.features, f"{names.describe(k)}: value")
+    fp.scratch(scratch_halves(nodes[k] for k in plan.live_of(QLstm)))
+    if plan.input.perm:
+        md.consts.array("uint16_t", f"{prefix}_in_perm", plan.input.perm,
+                        "canonical input feature -> position in a step")
+        fp.field("int8_t", f"xin[{plan.input.features}]", plan.input.features, "input step, canonical order")
+    if plan.output.perm:
+        inv = np.argsort(np.asarray(plan.output.perm))
+        md.consts.array("uint16_t", f"{prefix}_out_perm", inv, "output position in a step -> canonical feature")
+    return md
+
+
+def _lstm(md: ModelData, k: int, n: QLstm) -> None:
+    plan, names, consts = md.plan, md.names, md.consts
+    nid, H, I, D = names.nid(k), n.hidden_size, n.input_size, n.num_directions
+    P = n.pre_frac
+    consts.text(f"/* ---- {names.describe(k)}: I={I}, H={H}, "
+                f"{'bidirectional' if D == 2 else ('reverse' if n.directions[0].reverse else 'forward')}, "
+                f"gate pre-activations Q({P}) ---- */\n")
+    low = md.lowered[k] = lower_lstm(n)
+    params = []
+    for di, (d, ld) in enumerate(zip(n.directions, low.directions, strict=True)):
+        base = f"{nid}_d{di}"
+        tx, th = ld.wx_ctype, ld.wh_ctype
+        consts.weights(tx, f"{base}_wx", ld.wx,
+                       f"direction {di}: input weights W (I={I}), quad layout [unit][quad][gate i, f, g, o][4] "
+                       f"(tl_lstm.h), {tx[:-2]} per-row scale")
+        consts.weights(th, f"{base}_wh", ld.wh, f"direction {di}: recurrent weights R (H={H}), quad layout, {th[:-2]}")
+        lines = ["    {" + ", ".join("{" + ", ".join(c_int(v) for v in ld.units[j][:, col]) + "}" for col in range(7))
+                 + "}," for j in range(H)]
+        consts.text(f"/* direction {di}: per unit, per gate i, f, g, o: effb_x, effb_h, mult_x, mult_h, bias Q({P}), "
+                    f"shift_x - 33, shift_h - 33 */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
+                    + "\n".join(lines) + "\n};\n")
+        md.fp.const_structs("tl_lstm_unit_t", H)
+        peep = "0"
+        if d.peep is not None:
+            peep = consts.array("int16_t", f"{base}_peep", np.asarray(d.peep).T,
+                                f"direction {di}: peepholes (H={H}, 3) i, f, o, int16 per-gate scale")
+        pm = ", ".join(c_int(v) for v in np.asarray(d.peep_mult).reshape(-1))
+        ps = ", ".join(c_int(v) for v in np.asarray(d.peep_shift).reshape(-1))
+        k_c = d.cell_frac
+        params.append(
+            "    {\n"
+            f"        .input_size = {I},\n"
+            f"        .hidden_size = {H},\n"
+            f"        .wx = {base + '_wx' if tx == 'int8_t' else '0'},\n"
+            f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
+            f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
+            f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
+            f"        .fast = {ld.fast}, /* TL_LSTM_FAST_*: {fast_note(ld.fast)} */\n"
+            "        .w16_encoding = &TL_W16_ENCODING,\n"
+            f"        .units = {base}_units,\n"
+            f"        .peep = {peep},\n"
+            f"        .peep_mult = {{{pm}}}, /* pq * c: Q({k_c}) -> Q({P}) */\n"
+            f"        .peep_shift = {{{ps}}},\n"
+            f"        .has_clip = {0 if n.clip_q is None else 1},\n"
+            f"        .clip_q = {c_int(n.clip_q or 0)}, /* Q({P}) */\n"
+            f"        .input_forget = {int(bool(n.input_forget))},\n"
+            f"        .one_f = {1 << d.lut_f.q}, /* 1.0 in Q({d.lut_f.q}) */\n"
+            f"        .lut_f = {consts.lut(d.lut_f, 'i, f, o gates:')},\n"
+            f"        .lut_g = {consts.lut(d.lut_g, 'cell candidate:')},\n"
+            f"        .lut_h = {consts.lut(d.lut_h, 'cell output, cell')},\n"
+            f"        .a_fc = {d.a_fc}, /* f*c: Q({d.lut_f.q}+{k_c}) << {d.a_fc} */\n"
+            f"        .a_ig = {d.a_ig}, /* i*g: Q({d.lut_f.q}+{d.lut_g.q}) << {d.a_ig} */\n"
+            f"        .s_c = {d.s_c}, /* -> cell Q({k_c}) */\n"
+            f"        .h_mult = {c_int(d.h_mult)}, /* o*h_act(c): Q({d.lut_f.q}+{d.lut_h.q}) -> int8 h */\n"
+            f"        .h_shift = {d.h_shift},\n"
+            f"        .h_zero_point = {n.zero_point},\n"
+            "    },"
+        )
+        md.fp.const_structs("tl_lstm_params_t")
+    consts.text(f"static const tl_lstm_params_t {nid}[{D}] = {{\n" + "\n".join(params) + "\n};\n")
+    h0, c0 = initial_states(n)
+    if np.unique(h0).size > 1:
+        consts.array("int8_t", f"{nid}_h0", h0, "initial hidden state (D, H), int8")
+    if np.unique(c0).size > 1:
+        consts.array("int16_t", f"{nid}_c0", c0, "initial cell state (D, H), int16 Q(k)")
+    readers = [j for j in plan.live if getattr(plan.nodes[j], "src", None) == k and j > 0
+               and not isinstance(plan.nodes[j], QLstmState)]
+    if plan.streaming and plan.lens_kind(k) != "none" and (readers or k == plan.out_index):
+        consts.array("int8_t", f"{nid}_pad", np.full(H, n.zero_point), "output at steps past the sequence length")
+    fid = names.fid(k)
+    md.fp.field("int16_t", f"{fid}_c[{D}][{H}]", D * H, f"LSTM {k} cell (D, H), int16, Q(k) per direction")
+    md.fp.field("int8_t", f"{fid}_h[{D}][{H}]", D * H, f"LSTM {k} hidden (D, H), int8 (s_h, zp_h = {n.zero_point})")
+
+
+def initial_states(n: QLstm) -> tuple[np.ndarray, np.ndarray]:
+    """The initial h (D, H) and c (D, H) of every direction."""
+    h0 = np.stack([np.asarray(d.initial_h).reshape(-1) for d in n.directions])
+    c0 = np.stack([np.asarray(d.initial_c).reshape(-1) for d in n.directions])
+    return h0, c0
+
+
+def _dense(md: ModelData, k: int, n: QDense) -> None:
+    nid, consts = md.names.nid(k), md.consts
+    consts.text(f"/* ---- {md.names.describe(k)}: {n.weight.shape[1]} -> {n.features}"
+                f"{', fused Relu' if n.fused else ''} ---- */\n")
+    consts.array("int8_t", f"{nid}_w", n.weight, f"weight ({n.features}, {n.weight.shape[1]}), int8 per-row scale")
+    consts.array("int32_t", f"{nid}_b", n.eff_bias, "effective bias, int32 at s_x * s_W[r]", 8)
+    consts.array("int32_t", f"{nid}_m", n.mult, "requantization multipliers: acc -> output scale", 8)
+    consts.array("int8_t", f"{nid}_s", n.shift, "requantization shifts")
+    consts.text(
+        f"static const tl_dense_params_t {nid} = {{\n"
+        f"    .in_features = {n.weight.shape[1]},\n    .out_features = {n.features},\n"
+        f"    .weight = {nid}_w,\n    .eff_bias = {nid}_b,\n    .mult = {nid}_m,\n    .shift = {nid}_s,\n"
+        f"    .zero_point = {n.zero_point},\n    .act_min = {n.act_min},\n    .act_max = {n.act_max},\n}};\n")
+    md.fp.const_structs("tl_dense_params_t")
+
+
+def _softmax(md: ModelData, k: int, n: QSoftmax) -> None:
+    nid, consts = md.names.nid(k), md.consts
+    consts.text(f"/* ---- {md.names.describe(k)}: {'LogSoftmax' if n.log else 'Softmax'} over {n.features} ---- */\n")
+    e, et = consts.table(n.exp_table, "int32_t", "exp table: rint(2^15 exp(-m s_x)), m = 0..255")
+    if et != "uint16_t":
+        raise ValueError("softmax exp table outside [0, 65535]")  # internal: entries are <= 2^15
+    l2 = "0"
+    if n.log:
+        l2, lt = consts.table(n.log2_table, "int32_t", "log2 table: rint(2^16 log2(1 + t/256)), t = 0..256")
+        if lt != "int32_t":
+            raise ValueError("log2 table must be int32")  # internal: LOG2[256] = 65536
+    consts.text(
+        f"static const tl_softmax_params_t {nid} = {{\n    .features = {n.features},\n"
+        f"    .exp_table = {e},\n    .log2_table = {l2},\n    .l_mult = {c_int(n.l_mult)},\n"
+        f"    .l_shift = {n.l_shift},\n    .d_mult = {c_int(n.d_mult)},\n    .d_shift = {n.d_shift},\n}};\n")
+    md.fp.const_structs("tl_softmax_params_t")

@@ -1,0 +1,76 @@
+"""How an integer LSTM's constants are stored for the C runtime (docs/quantization.md §5,
+``codegen/runtime/tl_lstm.h``): weight encodings, the quad layout, table storage, the per-unit
+constants and the step's scratch. Pure numpy: the emitter prints what this module decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..qmodel import QLstm, QLstmDirection
+
+#: ``tl_lstm_unit_t`` stores each requantization shift minus this (the fast kernels save a
+#: subtraction); a zero multiplier gets this shift, so it never keeps a layer off the fast path.
+SHIFT_BIAS = 33
+
+
+def weight_ctype(w: np.ndarray) -> str:
+    """The storage of an LSTM weight matrix: ``int8_t`` when every weight fits 8 bits (whatever
+    the quantizer's dtype), else ``int16_t`` (printed as ``TL_W16(w)`` uint16 words)."""
+    v = np.asarray(w)
+    if v.size == 0 or (int(v.min()) >= -128 and int(v.max()) <= 127):
+        return "int8_t"
+    if int(v.min()) >= -32768 and int(v.max()) <= 32767:
+        return "int16_t"
+    raise ValueError("LSTM weights wider than 16 bits")  # internal: the quantizer makes int8/int16
+
+
+def quad_layout(w: np.ndarray, hidden: int, inputs: int, wide: bool) -> np.ndarray:
+    """Gate rows (4H, K) in i, f, g, o order -> the runtime's quad layout (H, ceil(K/4), 4 gates, 4).
+
+    K is zero-padded to a multiple of 4; int16 weights (``wide``) are stored in quad order
+    (k0, k2, k1, k3) to pair with the step's widened inputs, int8 weights in natural order
+    (the SXTB16 kernel pairs them itself); see codegen/runtime/tl_lstm.h.
+    """
+    k4 = (inputs + 3) // 4 * 4
+    g = np.zeros((4, hidden, k4), dtype=np.int64)
+    g[:, :, :inputs] = np.asarray(w, dtype=np.int64).reshape(4, hidden, inputs)
+    q = g.reshape(4, hidden, k4 // 4, 4).transpose(1, 2, 0, 3)  # (H, quads, gate, 4)
+    if wide:
+        q = q[..., [0, 2, 1, 3]]
+    return q
+
+
+def table_ctype(values: np.ndarray, fallback: str) -> str:
+    """The storage of a const table: ``uint16_t`` when every entry fits [0, 65535], else ``fallback``."""
+    v = np.asarray(values)
+    if v.size == 0 or (int(v.min()) >= 0 and int(v.max()) <= 65535):
+        return "uint16_t"
+    return fallback
+
+
+def unit_constants(d: QLstmDirection, hidden: int) -> np.ndarray:
+    """``tl_lstm_unit_t`` of every hidden unit: (H, 4 gates i, f, g, o, 7) int64 with the fields
+    effb_x, effb_h, mult_x, mult_h, bias, rshift_x, rshift_h (shifts minus :data:`SHIFT_BIAS`)."""
+    cols = [d.effb_x, d.effb_h, d.mult_x, d.mult_h, d.bias, d.shift_x, d.shift_h]
+    u = np.stack([np.asarray(c, np.int64).reshape(4, hidden).T for c in cols], axis=-1)  # (H, 4, 7)
+    if (u[..., 5:] < 0).any() or (u[..., 5:] > 62).any():
+        raise ValueError("requantization shift outside [0, 62]")  # internal: the quantizer guarantees it
+    # a zero multiplier gives 0 at any shift: give it shift SHIFT_BIAS so the fast path applies
+    for m_col, s_col in ((2, 5), (3, 6)):
+        u[..., s_col] = np.where(u[..., m_col] == 0, SHIFT_BIAS, u[..., s_col])
+    u[..., 5:] -= SHIFT_BIAS
+    return u
+
+
+def scratch_bytes(inputs: int, hidden: int) -> int:
+    """TL_LSTM_SCRATCH_BYTES(I, H): widened x and h (int16, quad-padded) and the new h."""
+    return 8 * ((inputs + 3) // 4) + 8 * ((hidden + 3) // 4) + hidden
+
+
+def scratch_halves(layers: Iterable[QLstm]) -> int:
+    """int16 elements of the scratch every step shares: the largest layer's, in whole words (0:
+    no LSTM)."""
+    need = max((scratch_bytes(n.input_size, n.hidden_size) for n in layers), default=0)
+    return (need + 3) // 4 * 2
