@@ -28,7 +28,7 @@ import onnx
 import pytest
 from onnx_builders import HeadSpec, LstmSpec, random_input, single_lstm_model, stacked_model
 from tinylstm.codegen.emit import emit_model
-from tinylstm.codegen.runtime_files import runtime_files
+from tinylstm.codegen.runtime_files import RUNTIME_SOURCES, runtime_files
 from tinylstm.codegen.writer import write_tree
 
 import tinylstm
@@ -282,7 +282,7 @@ def test_stage_kernels(tmp_path: Path, spec: LstmSpec) -> None:
     write_tree(files, tmp_path / "src")
     exe = tmp_path / "stages"
     # model.c's public functions are unused in this program: no -Wmissing-prototypes trouble (header declares them)
-    compile_host([tmp_path / "src" / "stages.c", tmp_path / "src" / "tl_lstm.c", tmp_path / "src" / "tl_heads.c"],
+    compile_host([tmp_path / "src" / "stages.c", *(tmp_path / "src" / s for s in RUNTIME_SOURCES)],
                  exe, include_dirs=(tmp_path / "src",), extra_flags=("-Wno-unused-function",))
     rng = np.random.default_rng(5)
     n, I, H = 400, layer.input_size, layer.hidden_size

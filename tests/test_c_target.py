@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx_builders import HeadSpec, LstmSpec, random_input, stacked_model
+from tinylstm.codegen.runtime_files import RUNTIME_SOURCES
 
 import tinylstm
 from tinylstm.cbuild import emulated as ctarget
@@ -293,7 +294,7 @@ def test_weight_encoding_mismatch_fails_to_link(cases, tmp_path: Path) -> None:
         subprocess.run(["arm-none-eabi-gcc", *flags, *extra, "-c", str(src / f"{name}.c"), "-o", out], check=True)
         return out
 
-    runtime = [cc("tl_lstm"), cc("tl_heads")]
+    runtime = [cc(Path(s).stem) for s in RUNTIME_SOURCES]
     ok = subprocess.run([*link, cc("jv"), *runtime, "-o", str(tmp_path / "ok.elf")], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*link, cc("jv", "-DTL_PORTABLE"), *runtime, "-o", str(tmp_path / "bad.elf")],

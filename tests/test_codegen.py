@@ -22,6 +22,7 @@ from tinylstm.codegen import generate_c, generate_files
 from tinylstm.codegen import writer as writer_mod
 from tinylstm.codegen.emit import emit_model, footprint, model_hash
 from tinylstm.codegen.names import PrefixError
+from tinylstm.codegen.runtime_files import RUNTIME_SOURCES
 
 import tinylstm
 from tinylstm.cbuild.host import build_host, run_c
@@ -224,7 +225,9 @@ def test_generated_file_set(small, bidir, tmp_path: Path) -> None:
     paths = generate_c(q, tmp_path / "a", "kws")
     names = sorted(p.name for p in paths)
     assert names == sorted(["kws.h", "kws.c", "kws_example.c", "kws.mk", "CMakeLists.txt", "tl_fixedpoint.h",
-                            "tl_lstm.h", "tl_lstm.c", "tl_heads.h", "tl_heads.c"])
+                            "tl_lstm.h", "tl_lstm_internal.h", "tl_lstm_step.c", "tl_lstm_fast.c", "tl_lstm_stages.c",
+                            "tl_kernels_v7em.c", "tl_kernels_v6m.c", "tl_kernels_sse2.c", "tl_kernels_portable.c",
+                            "tl_heads.h", "tl_heads.c"])
     assert all(p.exists() for p in paths)
     h = (tmp_path / "a" / "kws.h").read_text()
     for macro in ("INPUT_SIZE", "OUTPUT_SIZE", "INPUT_SCALE", "INPUT_ZERO_POINT", "OUTPUT_SCALE",
@@ -258,7 +261,7 @@ def test_example_builds_with_plain_cc_make_and_cmake(small, bidir, tmp_path: Pat
     for label, (q, _) in (("small", small), ("bidir", bidir)):
         d = tmp_path / label
         generate_c(q, d, "net")
-        res = _cc(["gcc", *STRICT_FLAGS, "-O2", "net_example.c", "net.c", "tl_lstm.c", "tl_heads.c", "-o", "ex"], d)
+        res = _cc(["gcc", *STRICT_FLAGS, "-O2", "net_example.c", "net.c", *RUNTIME_SOURCES, "-o", "ex"], d)
         assert res.returncode == 0, res.stderr
         run = subprocess.run([str(d / "ex")], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0 and "y[0] =" in run.stdout, run.stdout + run.stderr

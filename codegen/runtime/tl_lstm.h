@@ -15,6 +15,9 @@
  * 4q+3), int8 weights in natural order; the step widens x and h to int16 in quad order, so one
  * pass over the inputs computes all four pre-activations of a unit with paired 16-bit MACs.
  * A step needs TL_LSTM_SCRATCH_BYTES(I, H) bytes of 4-byte aligned scratch.
+ *
+ * Implemented by tl_lstm_step.c, tl_lstm_fast.c, tl_lstm_stages.c and the per-architecture
+ * kernels tl_kernels_*.c (compile them all; the file layout is described in tl_lstm_internal.h).
  */
 #ifndef TL_LSTM_H
 #define TL_LSTM_H
@@ -38,7 +41,7 @@
 /** @brief An int16 weight literal as stored in flash (see TL_W16_BIAS). */
 #define TL_W16(w) ((uint16_t)((w) + TL_W16_BIAS))
 
-/* Link-time check of the encoding: tl_lstm.c defines the symbol of its TL_W16_BIAS and every
+/* Link-time check of the encoding: tl_lstm_step.c defines the symbol of its TL_W16_BIAS and every
  * generated params struct points at the symbol of the model's, so a model and a runtime compiled
  * with different encodings (say, -DTL_PORTABLE for only one of them on Armv6-M) fail to link
  * instead of computing with wrongly decoded weights. */
@@ -47,7 +50,7 @@
 #else
 #define TL_W16_ENCODING tl_w16_encoding_plain
 #endif
-/** @brief Defined in tl_lstm.c as TL_W16_BIAS (see TL_W16_ENCODING). */
+/** @brief Defined in tl_lstm_step.c as TL_W16_BIAS (see TL_W16_ENCODING). */
 extern const int32_t TL_W16_ENCODING;
 
 /** @brief Scratch bytes of one step: x and h widened to int16 (quad-padded) and the new h. */

@@ -25,6 +25,8 @@ ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tinylstm.codegen.runtime_files import RUNTIME_SOURCES  # noqa: E402
+
 import tinylstm  # noqa: E402
 from tinylstm.cbuild.toolchain import compile_host  # noqa: E402
 from tinylstm.data.dataset import load_dataset  # noqa: E402
@@ -80,7 +82,7 @@ def build(out: Path, compiler: str = "gcc") -> tuple[Path, QuantizedModel, list[
     shutil.copy(HERE / "main.c", out / "main.c")
     (out / "stream_sample.h").write_text(sample_header(x8[0]))
     exe = out / "stream"
-    srcs = [out / n for n in ("main.c", f"{PREFIX}.c", "tl_lstm.c", "tl_heads.c")]
+    srcs = [out / n for n in ("main.c", f"{PREFIX}.c", *RUNTIME_SOURCES)]
     compile_host(srcs, exe, compiler=compiler, opt="-O2", include_dirs=(out,))
     return exe, qm, x8
 

@@ -103,7 +103,8 @@ class Footprint:
         return StackBound(total, path, complete, tuple(sorted(unknown)))
 
 
-#: Stack bytes of the runtime's hand-written assembly leaf functions (codegen/runtime/tl_lstm.c:
+#: Stack bytes of the runtime's hand-written assembly leaf functions (codegen/runtime/tl_kernels_v7em.c,
+#: tl_kernels_v6m.c:
 #: their `push` lists), which gcc's call-graph files name but cannot measure.
 ASM_LEAF_FRAMES = {"tl_mac4_w16": 36, "tl_mac4_w8": 40, "tl_lstm_units_v7em": 36}
 
