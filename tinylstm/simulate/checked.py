@@ -273,12 +273,9 @@ class LstmTrace:
     valid: np.ndarray = field(repr=False)  # (B, T) bool: step processed
 
 
-def _per_batch(a: np.ndarray, batch: int, what: str) -> np.ndarray:
-    if a.shape[0] == 1:
-        return np.broadcast_to(a, (batch,) + a.shape[1:]).astype(np.int64)
-    if a.shape[0] != batch:
-        raise DataError(f"{what} is fixed for batch {a.shape[0]}; got batch {batch}")
-    return a.astype(np.int64)
+def _per_batch(a: np.ndarray, batch: int) -> np.ndarray:
+    """An initial state (1, H) (one row: the checker refuses others) for every row, as int64."""
+    return np.broadcast_to(a, (batch,) + a.shape[1:]).astype(np.int64)
 
 
 def run_lstm(
@@ -299,8 +296,8 @@ def _run_lstm_fast(layer: QLstm, fast, x: np.ndarray, lens: np.ndarray, trace: b
     bsz = x.shape[0]
     ys, hs, cs, trs = [], [], [], []
     for d, p in zip(layer.directions, fast, strict=True):
-        h0 = _per_batch(d.initial_h, bsz, f"LSTM '{layer.name}' initial_h")
-        c0 = _per_batch(d.initial_c, bsz, f"LSTM '{layer.name}' initial_c")
+        h0 = _per_batch(d.initial_h, bsz)
+        c0 = _per_batch(d.initial_c, bsz)
         r = run_direction(layer, d, p, x, lens, h0, c0, need_y=need_y, trace=trace)
         ys.append(r.y)
         hs.append(r.h)
@@ -322,8 +319,8 @@ def run_lstm_checked(
     ys, hs, cs, trs = [], [], [], []
     for d in layer.directions:
         zx_all = input_side(layer, d, x)
-        h = _per_batch(d.initial_h, bsz, f"LSTM '{layer.name}' initial_h").copy()
-        c = _per_batch(d.initial_c, bsz, f"LSTM '{layer.name}' initial_c").copy()
+        h = _per_batch(d.initial_h, bsz).copy()
+        c = _per_batch(d.initial_c, bsz).copy()
         y = np.full((bsz, steps, H), layer.zero_point, dtype=np.int8)
         if trace:
             tz = np.zeros((bsz, steps, 4 * H), np.int32)
