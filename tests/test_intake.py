@@ -342,3 +342,22 @@ def test_float64_model_is_validated_against_a_float32_copy(tmp_path: Path, capsy
     assert main(["validate", model, "--calib", str(tmp_path / "c.npz"), "--data", str(tmp_path / "c.npz"),
                  "--no-c"]) == 0
     assert "float32 copy of the graph" in capsys.readouterr().out
+
+
+def test_build_bounds_buffered_models_by_the_longest_sequence_and_says_so(tmp_path: Path, capsys) -> None:
+    """A reverse LSTM buffers whole sequences: the run() bound defaults to the longest sequence of
+    the calibration and validation data (not 256), and the report says so; --max-steps overrides."""
+    m = static_classifier(batch=8)
+    m.graph.node[0].attribute.append(helper.make_attribute("direction", "reverse"))
+    model = _save(tmp_path, m)
+    np.savez(tmp_path / "c.npz", x=_data(20, steps=9))
+    np.savez(tmp_path / "t.npz", x=_data(5, steps=T))
+    assert main(["build", model, "--calib", str(tmp_path / "c.npz"), "--data", str(tmp_path / "t.npz"),
+                 "-o", str(tmp_path / "out"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert any("run() buffers sequences of up to 9 steps" in n for n in rep["notes"])
+    assert "#define MODEL_MAX_STEPS 9" in (tmp_path / "out" / "model.h").read_text()
+    assert main(["build", model, "--calib", str(tmp_path / "c.npz"), "-o", str(tmp_path / "out2"),
+                 "--max-steps", "40", "--json"]) == 0
+    assert "#define MODEL_MAX_STEPS 40" in (tmp_path / "out2" / "model.h").read_text()
+    assert not any("buffers" in n for n in json.loads(capsys.readouterr().out)["notes"])
