@@ -4,7 +4,9 @@ Every function here mirrors one C function of the runtime (``round_shift`` <-> `
 and so on) and is defined in docs/quantization.md §2 and §8. They work elementwise on int64
 numpy arrays (or Python ints) so the simulator can run a whole batch at once.
 
-One rounding rule everywhere: round half to even.
+Two roundings, each with one job (spec §2): ``round_shift`` rounds half to even (the cell update,
+whose ties must not drift; the custom tables); ``requant``, the gate sums and the standard table
+round half up (a constant added before a shift: cheap on every core).
 """
 
 from __future__ import annotations
@@ -78,12 +80,21 @@ def sat16(x: ArrayLike) -> np.ndarray:
 
 
 def requant(acc: ArrayLike, mult: ArrayLike, shift: ArrayLike) -> np.ndarray:
-    """``round_shift(acc * mult, shift)`` with the product in int64 (``tl_requant``).
+    """``(acc * mult + 2^(shift-1)) >> shift``: the product rounded half up, in int64 (``tl_requant``).
 
-    ``mult`` in [2^30, 2^31) or 0, ``shift`` in [0, 62]; the caller guarantees ``|acc| < 2^31``.
+    ``mult`` in [2^30, 2^31) or 0, ``shift`` in [0, 62] (0: no rounding); the caller guarantees
+    ``|acc| < 2^31``. With ``shift >= 33`` only the product's high word matters (spec §2).
     """
     prod = np.asarray(acc, dtype=np.int64) * np.asarray(mult, dtype=np.int64)
-    return _round_shift_inplace(np.asarray(prod, dtype=np.int64), shift)
+    s = np.asarray(shift, dtype=np.int64)
+    half = (np.int64(1) << s) >> 1  # 2^(s-1), 0 for s == 0
+    return (prod + half) >> s
+
+
+def mul16(acc: ArrayLike, mult: ArrayLike) -> np.ndarray:
+    """``(acc * mult) >> 16`` (floor) for int32 ``acc`` and ``mult`` in [0, 2^15) (``tl_mul16``:
+    one SMULWB on Armv7E-M). The gate arithmetic's product (spec §6)."""
+    return (np.asarray(acc, dtype=np.int64) * np.asarray(mult, dtype=np.int64)) >> 16
 
 
 def div_round(num: ArrayLike, den: ArrayLike) -> np.ndarray:
@@ -179,3 +190,53 @@ def lut_eval(x: ArrayLike, lut: Lut) -> np.ndarray:
     if lut.sym:
         v = np.where(x >= 0, v, 2 * t[0] - v)
     return v
+
+
+# ---------------------------------------------------------------------------------------
+# The standard gate table (spec §8): sigmoid and tanh from one table of 1 - sigmoid
+# ---------------------------------------------------------------------------------------
+#: 1.0 in the gates' format Q(15)
+ONE_Q15 = 1 << 15
+
+
+def lut_u16(table: np.ndarray, u: ArrayLike, shift: int) -> np.ndarray:
+    """The standard table interpolated at ``u >= 0``, **not rounded** (``tl_lut_u16``): ``u`` has
+    ``shift`` fraction bits below the grid, ``j = u >> shift``, ``r = u & (2^shift - 1)``;
+    ``V = D[j] 2^shift + (D[j+1] - D[j]) r``, and ``D[n] 2^shift`` beyond the grid (``j >= n``).
+    The caller rounds ``V`` once to its own format. ``shift <= 0`` (an input coarser than the grid)
+    reads ``D[min(u << -shift, n)]`` as is."""
+    d = np.asarray(table, dtype=np.int64)
+    n = d.shape[0] - 1
+    u = np.asarray(u, dtype=np.int64)
+    if shift <= 0:
+        return d[np.minimum(u << -shift, n)]
+    j = u >> shift
+    jc = np.minimum(j, n - 1)
+    r = u & ((1 << shift) - 1)
+    v = (d[jc] << shift) + (d[jc + 1] - d[jc]) * r
+    return np.where(j >= n, d[n] << shift, v)
+
+
+def sigmoid_q15(z: ArrayLike, table: np.ndarray, shift: int) -> np.ndarray:
+    """``sigma(z)`` in Q(15) from the standard table ``D = 2^16 (1 - sigma)`` (``tl_sigmoid_q15``):
+    ``d = (V + 2^s) >> (s + 1)`` with ``V = lut_u16(|z|)``, ``s = max(shift, 0)`` (one rounding,
+    half up); ``2^15 - d`` for ``z >= 0``, ``d`` below. Exactly 1.0 where ``1 - sigma`` rounds to
+    0 (a saturated forget gate keeps the cell)."""
+    z = np.asarray(z, dtype=np.int64)
+    s = max(shift, 0)
+    d = (lut_u16(table, np.abs(z), shift) + (1 << s)) >> (s + 1)
+    return np.where(z >= 0, ONE_Q15 - d, d)
+
+
+def tanh_q15(z: ArrayLike, table: np.ndarray, shift: int) -> np.ndarray:
+    """``tanh(z) = 2 sigma(2z) - 1`` in Q(15) from the standard table (``tl_tanh_q15``):
+    ``d = (V + 2^(s-1)) >> s`` with ``V = lut_u16(2 min(|z|, n 2^shift))`` (one rounding, half up;
+    none for ``s = max(shift, 0) = 0``), ``v = 2^15 - d``; ``v`` for ``z >= 0``, ``-v`` below. The
+    table's Q(16) is exactly tanh's Q(15)."""
+    z = np.asarray(z, dtype=np.int64)
+    n = np.asarray(table).shape[0] - 1
+    cap = n << shift if shift > 0 else n >> -shift
+    s = max(shift, 0)
+    v = lut_u16(table, 2 * np.minimum(np.abs(z), cap), shift)
+    t = ONE_Q15 - ((v + ((1 << s) >> 1)) >> s)
+    return np.where(z >= 0, t, -t)

@@ -20,19 +20,34 @@ def encoded_factors(mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def acc_bound(wq: np.ndarray, zp: int) -> np.ndarray:
-    """§11.1: ``max |sum_k wq[r, k] (x_k - zp)|`` over int8 x, per row (int64)."""
+    """§11.1 (Dense): ``max |sum_k wq[r, k] (x_k - zp)|`` over int8 x, per row (int64)."""
     return np.abs(wq.astype(np.int64)).sum(axis=1) * max(128 + zp, 127 - zp)
 
 
 def partial_sum_bound(wq: np.ndarray, eff_bias: np.ndarray) -> np.ndarray:
-    """§11.1: the largest partial sum of ``eff_bias[r] + sum_k wq[r, k] x_k`` (bias first) over
-    int8 x, per row (int64): ``|eff_bias[r]| + 128 sum_k |wq[r, k]|``."""
+    """§11.1 (Dense): the largest partial sum of ``eff_bias[r] + sum_k wq[r, k] x_k`` (bias first)
+    over int8 x, per row (int64): ``|eff_bias[r]| + 128 sum_k |wq[r, k]|``."""
     return np.abs(eff_bias.astype(np.int64)) + 128 * np.abs(wq.astype(np.int64)).sum(axis=1)
+
+
+#: largest |x - zp| of an int8 value and its zero point
+WIDENED_MAX = 255
+
+
+def widened_acc_bound(wq: np.ndarray, pre: int) -> np.ndarray:
+    """§11.1 (LSTM): ``max |sum_k wq[r, k] v_k|`` over widened inputs ``|v| <= 255 << pre``, per
+    row (int64); every partial sum is bounded by it too."""
+    return np.abs(wq.astype(np.int64)).sum(axis=1) * (WIDENED_MAX << pre)
 
 
 def requant_bound(a: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """§11.2: ``|requant(acc, mult, shift)| <= a F + 1`` for ``|acc| <= a`` (float64)."""
     return np.asarray(a).astype(np.float64) * encoded_factors(np.asarray(mult), np.asarray(shift)) + 1
+
+
+def mul16_bound(a: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """§11.3: ``|mul16(acc, mult)| <= floor(a mult / 2^16) + 1`` for ``|acc| <= a`` (int64)."""
+    return (np.asarray(a, np.int64) * np.asarray(mult, np.int64) >> 16) + 1
 
 
 def peephole_bound(peep: np.ndarray, peep_mult: np.ndarray, peep_shift: np.ndarray) -> np.ndarray:
@@ -41,19 +56,23 @@ def peephole_bound(peep: np.ndarray, peep_mult: np.ndarray, peep_shift: np.ndarr
     return np.abs(peep.astype(np.float64)).max(axis=1) * 32768.0 * encoded_factors(peep_mult, peep_shift) + 1
 
 
-def pre_activation_bound(w: np.ndarray, r: np.ndarray, zp_x: int, zp_h: int, mult_x: np.ndarray,
-                         shift_x: np.ndarray, mult_h: np.ndarray, shift_h: np.ndarray, bias: np.ndarray,
-                         peep: np.ndarray | None, peep_mult: np.ndarray, peep_shift: np.ndarray) -> np.ndarray:
-    """§11.3: ``Z[r] = (A_x F_x + 1) + (A_h F_h + 1) + |b_z| + Pk`` per gate row (4H,) float64:
-    every partial sum of the pre-activation ``z`` over every int8 input and hidden state and every
-    int16 cell. ``w`` (4H, I), ``r`` (4H, H) the weights, ``bias`` (4H,) the gate bias in Q(P)."""
-    ax = acc_bound(w, zp_x).astype(np.float64)
-    ah = acc_bound(r, zp_h).astype(np.float64)
-    z = ax * encoded_factors(mult_x, shift_x) + 1 + ah * encoded_factors(mult_h, shift_h) + 1 \
-        + np.abs(np.asarray(bias, np.float64))
+def gate_sum_bound(w: np.ndarray, r: np.ndarray, pre_x: int, pre_h: int, mult_x: np.ndarray,
+                   mult_h: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """§11.3: ``T[r] = |bias[r]| + mul16 bound (x side) + mul16 bound (h side)``, per gate row (4H,)
+    int64: every partial sum of ``t`` over every int8 input and hidden state."""
+    return (np.abs(np.asarray(bias, np.int64)) + mul16_bound(widened_acc_bound(w, pre_x), mult_x)
+            + mul16_bound(widened_acc_bound(r, pre_h), mult_h))
+
+
+def pre_activation_bound(t_bound: np.ndarray, shift: np.ndarray, peep: np.ndarray | None,
+                         peep_mult: np.ndarray, peep_shift: np.ndarray) -> np.ndarray:
+    """§11.3: ``Z[r] = (T[r] >> shift[r]) + 1 + Pk`` per gate row (4H,) float64: every partial sum
+    of the pre-activation ``z`` (after the peephole) over every int8 input and hidden state and
+    every int16 cell."""
+    z = (np.asarray(t_bound, np.int64) >> np.asarray(shift, np.int64)).astype(np.float64) + 1
     if peep is not None:
         pk = peephole_bound(peep, peep_mult, peep_shift)
-        H = r.shape[1]
+        H = peep.shape[1]
         z = z + np.concatenate([np.full(H, pk[0]), np.full(H, pk[1]), np.zeros(H), np.full(H, pk[2])])
     return z
 

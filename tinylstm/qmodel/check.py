@@ -17,6 +17,7 @@ from ..fixedpoint import INT32_MAX, Lut
 from ..ir import SEQ, VEC, View
 from .bounds import (
     dense_bound,
+    gate_sum_bound,
     hidden_bound,
     log_softmax_bound,
     lut_interp_bound,
@@ -24,8 +25,12 @@ from .bounds import (
     partial_sum_bound,
     pre_activation_bound,
     state_c_bound,
+    widened_acc_bound,
 )
 from .nodes import (
+    MAX_GATE_SHIFT,
+    MAX_PRE,
+    S_MIN,
     QDense,
     QFeatureGather,
     QInput,
@@ -291,29 +296,45 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
         lens = _array(n.sequence_lens, ("int32", "int64"), (None,), where, "sequence_lens")
         if lens.size and (lens.min() < 0 or lens.max() > INT32_MAX):
             _fail(where, "'sequence_lens' must lie in [0, 2^31)")
-    zpx, zph = src.zero_point, n.zero_point
+    zph = n.zero_point
+    if n.input_zero_point != src.zero_point:
+        _fail(where, f"'input_zero_point' = {n.input_zero_point} is not the zero point of its input ({src.zero_point})")
+    if any(d.standard for d in n.directions):
+        if n.table is None:
+            _fail(where, "a direction uses the standard table but 'table' is missing")
+        _check_standard_table(n.table, n.table_frac, n.pre_frac, where)
+    elif n.table is not None:
+        _fail(where, "'table' is set but no direction uses it")
     for k, d in enumerate(n.directions):
         dw = f"{where} direction {k}"
         w = _array(d.w, ("int8", "int16"), (4 * H, n_in), dw, "w")
         r = _array(d.r, ("int8", "int16"), (4 * H, H), dw, "r")
+        _int_in(d.pre_x, 0, MAX_PRE, dw, "pre_x")
+        _int_in(d.pre_h, 0, MAX_PRE, dw, "pre_h")
         row = (4 * H,)
-        vec = {f: _array(getattr(d, f), ("int32",), row, dw, f)
-               for f in ("effb_x", "effb_h", "mult_x", "shift_x", "mult_h", "shift_h", "bias")}
-        _multipliers(vec["mult_x"], vec["shift_x"], dw, "mult_x/shift_x")
-        _multipliers(vec["mult_h"], vec["shift_h"], dw, "mult_h/shift_h")
-        for f, m, want in (("effb_x", w, zpx), ("effb_h", r, zph)):
-            if not np.array_equal(vec[f].astype(np.int64), -want * m.astype(np.int64).sum(axis=1)):
-                _fail(dw, f"'{f}' is not -zero_point * (row sums of the weights)")
-        _matvec_partial(w, vec["effb_x"], dw, "w")
-        _matvec_partial(r, vec["effb_h"], dw, "r")
+        vec = {f: _array(getattr(d, f), ("int32",), row, dw, f) for f in ("mult_x", "mult_h", "bias", "shift")}
+        for f in ("mult_x", "mult_h"):
+            if vec[f].size and (vec[f].min() < 0 or vec[f].max() >= 2**15):
+                _fail(dw, f"'{f}' must lie in [0, 2^15) (a mul16 multiplier, §6)")
+        if vec["shift"].size and (vec["shift"].min() < S_MIN or vec["shift"].max() > MAX_GATE_SHIFT):
+            _fail(dw, f"'shift' must lie in [{S_MIN}, {MAX_GATE_SHIFT}] (§6)")
+        for f, m, pre in (("w", w, d.pre_x), ("r", r, d.pre_h)):
+            if m.size and widened_acc_bound(m, pre).max() > INT32_MAX:
+                _fail(dw, f"'{f}': an int32 accumulator could overflow (§11.1)")
         pm = _array(d.peep_mult, ("int32",), (3,), dw, "peep_mult")
         ps = _array(d.peep_shift, ("int32",), (3,), dw, "peep_shift")
         _multipliers(pm, ps, dw, "peep_mult/peep_shift")
         _int_in(d.cell_frac, *_CELL_FRAC, dw, "cell_frac")
-        _check_lut(d.lut_f, n.pre_frac, dw, "lut_f")
-        _check_lut(d.lut_g, n.pre_frac, dw, "lut_g")
-        _check_lut(d.lut_h, d.cell_frac, dw, "lut_h")
-        k_c, qf, qg = d.cell_frac, d.lut_f.q, d.lut_g.q
+        if not d.standard:
+            if d.lut_g is None or d.lut_h is None:
+                _fail(dw, "custom tables must be given for all of f, g and h")
+            _check_lut(d.lut_f, n.pre_frac, dw, "lut_f")
+            _check_lut(d.lut_g, n.pre_frac, dw, "lut_g")
+            _check_lut(d.lut_h, d.cell_frac, dw, "lut_h")
+        elif d.lut_g is not None or d.lut_h is not None:
+            _fail(dw, "a standard direction has no custom tables")
+        k_c = d.cell_frac
+        qf, qg, _ = d.gate_q
         m = max(k_c, qg)
         if (d.a_fc, d.a_ig, d.s_c) != (m - k_c, m - qg, qf + m - k_c):
             _fail(dw, f"cell shifts (a_fc, a_ig, s_c) = {(d.a_fc, d.a_ig, d.s_c)} do not match "
@@ -327,7 +348,22 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
             peep = _array(d.peep, ("int16",), (3, H), dw, "peep")
             if peep.min() < -32767:
                 _fail(dw, "'peep' holds -32768 (peepholes lie in [-32767, 32767])")
-        zb = pre_activation_bound(w, r, zpx, zph, vec["mult_x"], vec["shift_x"], vec["mult_h"], vec["shift_h"],
-                                  vec["bias"], d.peep, pm, ps)
-        if zb.max() > INT32_MAX:
+        tb = gate_sum_bound(w, r, d.pre_x, d.pre_h, vec["mult_x"], vec["mult_h"], vec["bias"])
+        if tb.size and tb.max() > INT32_MAX:
+            _fail(dw, "the gate sums t could overflow int32 (§11.3)")
+        zb = pre_activation_bound(tb, vec["shift"], d.peep, pm, ps)
+        if zb.size and zb.max() > INT32_MAX:
             _fail(dw, "gate pre-activations could overflow int32 (§11.3)")
+
+
+def _check_standard_table(table: np.ndarray, frac: int, pre_frac: int, where: str) -> None:
+    """The standard table is exactly what the spec builds (§8) and its interpolation fits (§11.4)."""
+    t = _array(table, ("uint16",), (None,), where, "table")
+    n = t.shape[0] - 1
+    if n < 16 or n & (n - 1) or frac != round(math.log2(n / 16)):
+        _fail(where, f"'table' of {n} segments with frac {frac}: expected a power of two >= 16 over [0, 16]")
+    x = np.arange(n + 1, dtype=np.float64) * 2.0**-frac
+    if not np.array_equal(t, np.rint(2.0**16 * (1.0 - 1.0 / (1.0 + np.exp(-x)))).astype(np.uint16)):
+        _fail(where, "'table' is not rint(2^16 (1 - sigmoid(j 2^-frac))) (§8)")
+    if pre_frac < frac - 31 or lut_interp_bound(t, max(pre_frac - frac, 0)) > INT32_MAX:
+        _fail(where, f"'pre_frac' {pre_frac}: the standard table's interpolation could overflow int32 (§11.4)")

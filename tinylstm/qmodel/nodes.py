@@ -26,26 +26,39 @@ class QInput:
     kind: ValueKind = SEQ
 
 
+#: Largest left shift of the widened matvec inputs (|x - zp| <= 255 stays int16: 255 << 7 = 32640), §5.
+MAX_PRE = 7
+#: Fewest and most bits of the gate sum t below Q(P) (the rounding shift of §6).
+S_MIN = 4
+MAX_GATE_SHIFT = 30
+
+
 @dataclass(frozen=True, eq=False)
 class QLstmDirection:
-    """One direction of an integer LSTM layer (H hidden, I input; rows ordered i, f, g, o)."""
+    """One direction of an integer LSTM layer (H hidden, I input; rows ordered i, f, g, o).
+
+    Gate row ``r`` (spec §6): ``t = bias[r] + mul16(acc_x, mult_x[r]) + mul16(acc_h, mult_h[r])``,
+    ``z = t >> shift[r]`` in Q(P), where ``acc_x = sum_k w[r, k] ((x_k - zp_x) << pre_x)`` and
+    ``acc_h`` likewise over ``h`` with ``pre_h``.
+    """
 
     w: np.ndarray = field(repr=False)  # (4H, I) int16 (or int8) input weights, per-row symmetric
-    r: np.ndarray = field(repr=False)  # (4H, H) int16 (or int8) recurrent weights
-    effb_x: np.ndarray = field(repr=False)  # (4H,) int32  -zp_x * sum_k w[r, k]
-    effb_h: np.ndarray = field(repr=False)  # (4H,) int32  -zp_h * sum_k r[r, k]
-    mult_x: np.ndarray = field(repr=False)  # (4H,) int32  acc_x -> Q(P)
-    shift_x: np.ndarray = field(repr=False)  # (4H,) int32
-    mult_h: np.ndarray = field(repr=False)  # (4H,) int32  acc_h -> Q(P)
-    shift_h: np.ndarray = field(repr=False)  # (4H,) int32
-    bias: np.ndarray = field(repr=False)  # (4H,) int32  gate bias in Q(P)
+    r: np.ndarray = field(repr=False)  # (4H, H) int16 (or int8) recurrent weights, per-row symmetric
+    pre_x: int  # px in [0, 7]: the widened input is (x - zp_x) << px
+    pre_h: int  # ph in [0, 7]: the widened hidden state is (h - zp_h) << ph
+    mult_x: np.ndarray = field(repr=False)  # (4H,) int32 in [0, 2^15): acc_x -> t (mul16)
+    mult_h: np.ndarray = field(repr=False)  # (4H,) int32 in [0, 2^15): acc_h -> t (mul16)
+    bias: np.ndarray = field(repr=False)  # (4H,) int32: gate bias and rounding terms, units of t
+    shift: np.ndarray = field(repr=False)  # (4H,) int32 in [S_MIN, 30]: z = t >> shift, Q(P)
     peep: np.ndarray | None = field(repr=False)  # (3, H) int16 peepholes i, f, o, or None
     peep_mult: np.ndarray = field(repr=False)  # (3,) int32  pq * c (Q(k)) -> Q(P)
     peep_shift: np.ndarray = field(repr=False)  # (3,) int32
     cell_frac: int  # k: the cell is int16 Q(k)
-    lut_f: Lut  # i, f, o gates: Q(P) -> Q(q_f)
-    lut_g: Lut  # cell candidate: Q(P) -> Q(q_g)
-    lut_h: Lut  # output activation of the cell: Q(k) -> Q(q_h)
+    #: custom tables (activations other than sigmoid, tanh, tanh), or None: the layer's standard
+    #: table (QLstm.table) gives sigmoid and tanh in Q(15)
+    lut_f: Lut | None  # i, f, o gates: Q(P) -> Q(q_f)
+    lut_g: Lut | None  # cell candidate: Q(P) -> Q(q_g)
+    lut_h: Lut | None  # output activation of the cell: Q(k) -> Q(q_h)
     a_fc: int  # cell update: left shift of f*c
     a_ig: int  # cell update: left shift of i*g
     s_c: int  # cell update: final rounding shift
@@ -54,6 +67,18 @@ class QLstmDirection:
     initial_h: np.ndarray = field(repr=False)  # (1, H) int8: one row, the C runs one sequence at a time
     initial_c: np.ndarray = field(repr=False)  # (1, H) int16 Q(k)
     reverse: bool
+
+    @property
+    def standard(self) -> bool:
+        """Sigmoid / tanh / tanh through the layer's standard table (no custom tables)."""
+        return self.lut_f is None
+
+    @property
+    def gate_q(self) -> tuple[int, int, int]:
+        """Output fraction bits of the f, g and h activations."""
+        if self.standard:
+            return 15, 15, 15
+        return self.lut_f.q, self.lut_g.q, self.lut_h.q  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +92,11 @@ class QLstm:
     hidden_size: int
     directions: tuple[QLstmDirection, ...]
     pre_frac: int  # P: gate pre-activations are int32 Q(P)
+    input_zero_point: int  # zp_x of the int8 input (the widening subtracts it, §5)
+    #: the standard table D[j] = rint(2^16 (1 - sigmoid(j 2^-table_frac))), j = 0..n, uint16, or None
+    #: when no direction is standard (spec §8)
+    table: np.ndarray | None = field(repr=False)
+    table_frac: int  # grid step 2^-table_frac of the standard table
     clip_q: int | None  # saturation of pre-activations at +-clip_q, or None
     input_forget: bool
     sequence_lens: np.ndarray | None = field(repr=False)  # (N0,) int64 or None

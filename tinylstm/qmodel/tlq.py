@@ -23,7 +23,7 @@ from ..ir import Atom, View
 from .nodes import QDense, QFeatureGather, QInput, QLstm, QLstmDirection, QLstmState, QSelectStep, QSoftmax, QTable
 
 FORMAT_NAME = "tinylstm-qmodel"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------------------------------
 # .tlq serialization: dataclass tree -> JSON with array references
@@ -147,10 +147,16 @@ def load_model(path: str | os.PathLike, model_class: type) -> Any:
     if not isinstance(tree, dict) or tree.get("format") != FORMAT_NAME:
         raise ModelFormatError(f"'{p}' is not a tinylstm .tlq file (format {tree.get('format')!r})"
                                if isinstance(tree, dict) else f"'{p}': bad header (not a JSON object)")
-    if tree.get("version") != FORMAT_VERSION:
+    version = tree.get("version")
+    if version == 1:
         raise ModelFormatError(
-            f"'{p}' has .tlq format version {tree.get('version')!r}; this tinylstm reads version "
-            f"{FORMAT_VERSION}"
+            f"'{p}' is a .tlq of format version 1 (tinylstm 0.1, the first integer spec); this tinylstm "
+            f"implements spec version 2 (one rounding per gate, docs/quantization.md) and reads version "
+            f"{FORMAT_VERSION}: quantize the ONNX model again"
+        )
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"'{p}' has .tlq format version {version!r}; this tinylstm reads version {FORMAT_VERSION}"
         )
     try:
         model = _decode(tree.get("model"), arrays, "model", {**_CLASSES, model_class.__name__: model_class})

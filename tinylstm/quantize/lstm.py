@@ -14,15 +14,25 @@ from ..errors import QuantizationError
 from ..fixedpoint import INT16_MAX, INT32_MAX, Lut
 from ..ir import LstmNode, LstmStateNode
 from ..qmodel import QLstm, QLstmDirection, QLstmState
-from ..qmodel.bounds import hidden_bound, partial_sum_bound, pre_activation_bound, state_c_bound
+from ..qmodel.bounds import (
+    gate_sum_bound,
+    hidden_bound,
+    pre_activation_bound,
+    state_c_bound,
+    widened_acc_bound,
+)
+from ..qmodel.nodes import MAX_GATE_SHIFT, MAX_PRE, S_MIN
 from .calibration import Calibration
-from .luts import BOUNDED, LutError, build_lut
+from .luts import BOUNDED, GATE_Q, LutError, build_lut, is_standard
 from .params import as_int32, head_range, int8_params, int8_params_min_scale, multiplier, multipliers, quantize_rows
 
 #: Default fraction bits of gate pre-activations (measured: docs/quantization.md §13).
 DEFAULT_PRE_FRAC = 16
 MIN_PRE_FRAC = 8
 MAX_CELL_FRAC = 23
+#: Largest interpolation shift of the standard table: V = D[j] 2^s + (D[j+1] - D[j]) r plus its
+#: rounding term stays below 2^31 (D <= 2^15, spec §11.4).
+MAX_TABLE_SHIFT = 14
 
 
 def cell_frac(cmax: float, headroom: float) -> int:
@@ -33,16 +43,38 @@ def cell_frac(cmax: float, headroom: float) -> int:
     return int(min(max(15 - math.ceil(math.log2(v)), 0), MAX_CELL_FRAC))
 
 
-def _lstm_matrix(w: np.ndarray, bits: int, zp: int, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights of one LSTM matrix at the widest width <= ``bits`` whose matvec provably fits
-    int32 (§11.1), with the effective bias ``-zp * sum_k wq[r, k]``."""
+def _lstm_matrix(w: np.ndarray, bits: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of one LSTM matrix at the widest width <= ``bits`` whose matvec over widened inputs
+    (``|v| <= 255``, no pre-shift) provably fits int32 (§11.1): ``(wq, per-row scale)``."""
     for b in range(bits, 7, -1):
         wq, sw = quantize_rows(w, b)
-        effb = -zp * wq.astype(np.int64).sum(axis=1)
-        partial = partial_sum_bound(wq, effb)
-        if not partial.size or int(partial.max()) <= INT32_MAX:
-            return wq, sw, effb.astype(np.int32)
+        if not wq.size or int(widened_acc_bound(wq, 0).max()) <= INT32_MAX:
+            return wq, sw
     raise QuantizationError(f"{where}: an int32 accumulator could overflow even with 8-bit weights (fan-in too large)")
+
+
+def pre_shift(wq: np.ndarray) -> int:
+    """§5: the largest ``p`` in [0, MAX_PRE] with every accumulator bound ``<= 2^30`` once the
+    widened inputs are shifted left by ``p``: spare accumulator bits for the gate products."""
+    if not wq.size:
+        return MAX_PRE
+    a = int(widened_acc_bound(wq, 0).max())
+    p = 0
+    while p < MAX_PRE and a << (p + 1) <= 1 << 30:
+        p += 1
+    return p
+
+
+def gate_shifts(fx: np.ndarray, fh: np.ndarray) -> np.ndarray:
+    """§6: per row the largest ``s <= MAX_GATE_SHIFT`` with ``rint(F 2^(16+s)) < 2^15`` for the larger
+    of the two factors (rows of zero weights get MAX_GATE_SHIFT)."""
+    fm = np.maximum(fx, fh)
+    s = np.full(fm.shape, MAX_GATE_SHIFT, np.int64)
+    pos = fm > 0
+    est = np.floor(-1.0 - np.log2(fm[pos])).astype(np.int64)  # 2^14 <= F 2^(16+s) < 2^15
+    s[pos] = np.minimum(est, MAX_GATE_SHIFT)
+    over = np.rint(fm * np.exp2(16 + s)) >= 2**15
+    return np.where(over, s - 1, s)
 
 
 def _gate_lut(act, in_frac: int, limit: float, opts: dict, node: str, slot: str) -> Lut:
@@ -58,8 +90,10 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     dr = node.directions[d]
     name = node.name
     f_act, g_act, h_act = dr.activations
-    wq, sw, effb_x = _lstm_matrix(dr.w, opts["lstm_weight_bits"], zpx, f"node '{name}' (input matmul)")
-    rq, sr, effb_h = _lstm_matrix(dr.r, opts["lstm_weight_bits"], zph, f"node '{name}' (recurrent matmul)")
+    standard = is_standard(dr.activations) and opts["lut_interp"]
+    wq, sw = _lstm_matrix(dr.w, opts["lstm_weight_bits"], f"node '{name}' (input matmul)")
+    rq, sr = _lstm_matrix(dr.r, opts["lstm_weight_bits"], f"node '{name}' (recurrent matmul)")
+    px, ph = pre_shift(wq), pre_shift(rq)
 
     # cell format from calibration (and the initial state)
     cmax = calib.absmax(k_node, f"c{d}")
@@ -82,32 +116,49 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
         peep = None
 
     bias = np.asarray(dr.b, dtype=np.float64)
+    # P: the requested pre_frac, lowered until every row keeps S_MIN bits below Q(P) in t (the
+    # floor error of the two products stays below 2^-(S_MIN - 1) LSB) and every bound holds; the
+    # standard table also needs P - frac <= MAX_TABLE_SHIFT (§11.4)
     P = opts["pre_frac"]
+    if standard:
+        P = min(P, opts["table_frac"] + MAX_TABLE_SHIFT)
     while True:
-        mx, shx = multipliers(sw * sx * 2.0**P, f"node '{name}' input requantization")
-        mh, shh = multipliers(sr * sh * 2.0**P, f"node '{name}' recurrent requantization")
-        bz = np.rint(bias * 2.0**P)
+        fx = sw * sx * 2.0 ** (P - px)
+        fh = sr * sh * 2.0 ** (P - ph)
+        s = gate_shifts(fx, fh)
+        mx = np.rint(fx * np.exp2(16 + s)).astype(np.int64)
+        mh = np.rint(fh * np.exp2(16 + s)).astype(np.int64)
+        # bias, half of the final shift (round half up) and 1 (the mean loss of the two floored products)
+        bt = np.rint(bias * np.exp2(P + s)) + (np.int64(1) << (s - 1)) + 1
         pm, psh = multipliers(sp * 2.0 ** (P - k), f"node '{name}' peephole requantization")
-        zb = pre_activation_bound(wq, rq, zpx, zph, mx, shx, mh, shh, bz, peep, pm, psh)
+        t_ok = (s >= S_MIN).all() and np.abs(bt).max(initial=0) <= INT32_MAX
+        if t_ok:
+            tb = gate_sum_bound(wq, rq, px, ph, mx, mh, bt.astype(np.int64))
+            zb = pre_activation_bound(tb, s, peep, pm, psh)
+            t_ok = tb.max(initial=0) <= INT32_MAX and zb.max(initial=0) <= INT32_MAX
         clip_ok = node.clip is None or node.clip * 2.0**P <= INT32_MAX
-        if zb.max() <= INT32_MAX and clip_ok:
+        if t_ok and clip_ok:
             break
         if P <= MIN_PRE_FRAC:
             raise QuantizationError(
-                f"node '{name}': gate pre-activations can reach {zb.max() / 2.0**P:.4g} (worst case over all "
-                f"int8 inputs), beyond int32 even with {P} fraction bits"
+                f"node '{name}': the gate arithmetic does not fit int32 even with {P} fraction bits "
+                "(inputs or weights of an extreme range)"
             )
         P -= 1
     H = node.hidden_size
-    z_real = zb / 2.0**P  # proven bound of |z| per row, real units
-    clip = node.clip if node.clip is not None else math.inf
-    lim_f = min(clip, float(np.max(np.concatenate([z_real[: 2 * H], z_real[3 * H :]]))))
-    lim_g = min(clip, float(np.max(z_real[2 * H : 3 * H])))
-    lut_f = _gate_lut(f_act, P, lim_f, opts, name, "gate (f)")
-    lut_g = _gate_lut(g_act, P, lim_g, opts, name, "cell input (g)")
-    lut_h = _gate_lut(h_act, k, 2.0 ** (15 - k), opts, name, "cell output (h)")
+    if standard:
+        lut_f = lut_g = lut_h = None
+        qf = qg = qh = GATE_Q
+    else:
+        z_real = zb / 2.0**P  # proven bound of |z| per row, real units
+        clip = node.clip if node.clip is not None else math.inf
+        lim_f = min(clip, float(np.max(np.concatenate([z_real[: 2 * H], z_real[3 * H :]]))))
+        lim_g = min(clip, float(np.max(z_real[2 * H : 3 * H])))
+        lut_f = _gate_lut(f_act, P, lim_f, opts, name, "gate (f)")
+        lut_g = _gate_lut(g_act, P, lim_g, opts, name, "cell input (g)")
+        lut_h = _gate_lut(h_act, k, 2.0 ** (15 - k), opts, name, "cell output (h)")
+        qf, qg, qh = lut_f.q, lut_g.q, lut_h.q
 
-    qf, qg, qh = lut_f.q, lut_g.q, lut_h.q
     m = max(k, qg)
     a_fc, a_ig, s_c = m - k, m - qg, qf + m - k
     hm, hs = multiplier(2.0 ** -(qf + qh) / sh, f"node '{name}' hidden requantization")
@@ -117,9 +168,9 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     h0 = np.clip(np.rint(np.asarray(dr.initial_h, np.float64) / sh) + zph, -128, 127).astype(np.int8)
     c0 = np.clip(np.rint(np.asarray(dr.initial_c, np.float64) * 2.0**k), -32768, INT16_MAX).astype(np.int16)
     qd = QLstmDirection(
-        w=wq, r=rq, effb_x=effb_x, effb_h=effb_h, mult_x=mx, shift_x=shx, mult_h=mh, shift_h=shh,
-        bias=as_int32(bz, f"node '{name}': gate bias"), peep=peep, peep_mult=pm, peep_shift=psh,
-        cell_frac=k, lut_f=lut_f, lut_g=lut_g, lut_h=lut_h, a_fc=a_fc, a_ig=a_ig, s_c=s_c,
+        w=wq, r=rq, pre_x=px, pre_h=ph, mult_x=mx.astype(np.int32), mult_h=mh.astype(np.int32),
+        bias=as_int32(bt, f"node '{name}': gate bias"), shift=s.astype(np.int32), peep=peep, peep_mult=pm,
+        peep_shift=psh, cell_frac=k, lut_f=lut_f, lut_g=lut_g, lut_h=lut_h, a_fc=a_fc, a_ig=a_ig, s_c=s_c,
         h_mult=hm, h_shift=hs, initial_h=h0, initial_c=c0, reverse=dr.reverse,
     )
     return qd, P
@@ -163,9 +214,12 @@ def quantize_lstm(node: LstmNode, k: int, calib: Calibration, src: tuple[float, 
             break
         p_req = p_used  # one P per layer: redo every direction at the smallest one
     clip_q = None if node.clip is None else int(np.rint(node.clip * 2.0**p_req))
+    table = opts["table"] if any(d.standard for d in dirs) else None
     return QLstm(
         name=node.name, src=node.src, input_size=node.input_size, hidden_size=node.hidden_size,
-        directions=tuple(dirs), pre_frac=p_req, clip_q=clip_q, input_forget=node.input_forget,
+        directions=tuple(dirs), pre_frac=p_req, input_zero_point=zpx, table=table, table_frac=opts["table_frac"],
+        clip_q=clip_q,
+        input_forget=node.input_forget,
         sequence_lens=node.sequence_lens, sequence_lens_is_input=node.sequence_lens_is_input,
         scale=sh, zero_point=zph, kind=node.kind,
     )
@@ -187,4 +241,5 @@ def quantize_lstm_state(node: LstmStateNode, k: int, src_q: int, lq: QLstm, cali
                       tuple(p[1] for p in pairs))
 
 
-__all__ = ["DEFAULT_PRE_FRAC", "MAX_CELL_FRAC", "MIN_PRE_FRAC", "cell_frac", "quantize_lstm", "quantize_lstm_state"]
+__all__ = ["DEFAULT_PRE_FRAC", "MAX_CELL_FRAC", "MIN_PRE_FRAC", "S_MIN", "cell_frac", "gate_shifts", "pre_shift",
+           "quantize_lstm", "quantize_lstm_state"]

@@ -136,6 +136,31 @@ def lut_error(lut: Lut, act: Activation, limit: float = math.inf) -> float:
 
 
 # ---------------------------------------------------------------------------------------
+# the standard table (sigmoid and tanh gates, spec §8)
+# ---------------------------------------------------------------------------------------
+#: Domain [0, STANDARD_DOMAIN] of the standard table: 1 - sigmoid(16) = 1.1e-7 rounds to 0 in Q(16).
+STANDARD_DOMAIN = 16
+#: The activations (f, g, h) the standard table serves, without alpha/beta.
+STANDARD = ("Sigmoid", "Tanh", "Tanh")
+
+
+def standard_table(size: int = DEFAULT_SIZE) -> tuple[np.ndarray, int]:
+    """``D[j] = rint(2^16 (1 - sigmoid(j 2^-frac)))``, j = 0..size, uint16 (``D[0] = 2^15``,
+    ``D[size] = 0``), and ``frac = log2(size / 16)``: the grid step of ``size`` segments over [0, 16]."""
+    if size < STANDARD_DOMAIN or size & (size - 1):
+        raise LutError(f"table size {size} must be a power of two >= {STANDARD_DOMAIN}")
+    frac = int(round(math.log2(size / STANDARD_DOMAIN)))
+    x = np.arange(size + 1, dtype=np.float64) * 2.0**-frac
+    d = np.rint(2.0**16 * (1.0 - 1.0 / (1.0 + np.exp(-x))))
+    return d.astype(np.uint16), frac
+
+
+def is_standard(activations: tuple[Activation, Activation, Activation]) -> bool:
+    """(f, g, h) = (Sigmoid, Tanh, Tanh) without alpha/beta: the standard table serves them."""
+    return tuple((a.name, a.alpha, a.beta) for a in activations) == tuple((n, None, None) for n in STANDARD)
+
+
+# ---------------------------------------------------------------------------------------
 # int8 -> int8 tables for heads
 # ---------------------------------------------------------------------------------------
 def int8_table(act: Activation, s_in: float, zp_in: int, s_out: float, zp_out: int) -> np.ndarray:

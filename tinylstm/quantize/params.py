@@ -62,21 +62,12 @@ def quantize_rows(w: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]
 
 
 def multiplier(factor: float, where: str) -> tuple[int, int]:
-    """``quantize_multiplier`` with an odd multiplier (spec §2.1): of the two odd neighbours of the
-    exact ``factor * 2^shift`` the nearer one, so no requantization with shift >= 33 meets a tie
-    and the C may round on the product's high word alone (``tl_requant_odd``; the emitter checks
-    it per layer: ``tinylstm.lowering.fast_requant_ok``)."""
+    """``quantize_multiplier`` (spec §2: ``mult`` in [2^30, 2^31), relative error <= 2^-31), with a
+    failure turned into a QuantizationError naming ``where``."""
     try:
-        mult, shift = quantize_multiplier(factor)
+        return quantize_multiplier(factor)
     except ValueError as e:
         raise QuantizationError(f"{where}: {e}") from None
-    if mult == 0 or mult & 1:
-        return mult, shift
-    exact = factor * 2.0**shift
-    down, up = mult - 1, mult + 1
-    if down < 2**30 or (up < 2**31 and abs(up - exact) < abs(exact - down)):
-        return up, shift
-    return down, shift
 
 
 def multipliers(factors: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from ..qmodel import QFeatureGather, QInput, QLstm, QNode, QSelectStep, Quantize
 from .calibration import CalibData, Calibration, Progress, calibrate
 from .heads import quantize_activation, quantize_dense
 from .lstm import DEFAULT_PRE_FRAC, MIN_PRE_FRAC, cell_frac, quantize_lstm, quantize_lstm_state
+from .luts import standard_table
 from .params import head_range, int8_params, quantize_rows
 
 
@@ -83,6 +84,9 @@ def quantize(
         raise QuantizationError(f"range_margin {range_margin} must lie in [0, 1]")
     opts = {"pre_frac": pre_frac, "lut_size": lut_size, "lut_interp": lut_interp, "cell_headroom": cell_headroom,
             "range_margin": range_margin, "lstm_weight_bits": lstm_weight_bits}
+    table, table_frac = standard_table(lut_size)
+    # the options recorded in the model are the JSON scalars above; the table goes to each layer
+    layer_opts = dict(opts, table=table, table_frac=table_frac)
 
     uses = _consumers(float_model)
     qnodes: list[QNode] = []
@@ -99,7 +103,7 @@ def quantize(
             s, zp = int8_params(*calib.range(k, "output"))
             q: QNode = QInput(node.name, node.features, s, zp, kind=node.kind)
         elif isinstance(node, LstmNode):
-            q = _with_src(quantize_lstm(node, k, calib, src, opts), src_q)
+            q = _with_src(quantize_lstm(node, k, calib, src, layer_opts), src_q)
         elif isinstance(node, LstmStateNode):
             lq: QLstm = qnodes[src_q]  # type: ignore[assignment]
             q = quantize_lstm_state(node, k, src_q, lq, calib, opts["range_margin"])

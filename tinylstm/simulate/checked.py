@@ -42,11 +42,14 @@ from ..fixedpoint import (
     INT32_MIN,
     Lut,
     lut_eval,
+    mul16,
     requant,
     round_shift,
     sat,
     sat8,
     sat16,
+    sigmoid_q15,
+    tanh_q15,
 )
 from ..ir.reference import resolve_lengths
 from ..qmodel import (
@@ -62,7 +65,7 @@ from ..qmodel import (
     QuantizedModel,
 )
 from .fast import run_direction
-from .fastplan import MEMO_LIMIT, constant_beyond, plans
+from .fastplan import MEMO_LIMIT, constant_beyond
 
 #: Force the checked reference kernels everywhere (every stored value range-checked, step by
 #: step). Off by default: ``run_lstm`` then takes the fast path wherever ``fastplan.plan_direction``
@@ -124,23 +127,45 @@ def _float_t(w: np.ndarray) -> np.ndarray:
     return hit[1]
 
 
-def matvec_acc(w: np.ndarray, x: np.ndarray, eff_bias: np.ndarray, where: str = "matvec") -> np.ndarray:
-    """``acc[.., r] = eff_bias[r] + sum_k w[r, k] x[.., k]``: int8 or int16 (R, K) x int8 (.., K)
-    -> int32 (.., R) (``tl_matvec_s8`` / ``tl_matvec_s16``, §5). Products are < 2^22 and sums
-    < 2^31, so float64 BLAS computes them exactly."""
+def matvec_acc(w: np.ndarray, x: np.ndarray, eff_bias: np.ndarray | int, where: str = "matvec") -> np.ndarray:
+    """``acc[.., r] = eff_bias[r] + sum_k w[r, k] x[.., k]``: int8 or int16 (R, K) x int8 or widened
+    int16 (.., K) -> int32 (.., R) (``tl_matvec_*``, §5). Every sum is an integer below 2^53, so
+    float64 BLAS computes it exactly; the int32 range is checked."""
     prod = x.astype(np.float64) @ _float_t(w)
     acc = prod.astype(np.int64)
     acc += eff_bias
     return store(acc, "int32", where)
 
 
+def widen(v: np.ndarray, zero_point: int, pre: int) -> np.ndarray:
+    """The widened matvec input ``(v - zp) << pre`` (int16 in C, §5)."""
+    return store((np.asarray(v, np.int64) - zero_point) << pre, "int16", "widened input")
+
+
 def input_side(layer: QLstm, d: QLstmDirection, x: np.ndarray) -> np.ndarray:
-    """``requant(matvec_acc(W, x_t), mult_x, shift_x) + bias`` for every step at once:
-    x (B, T, I) int8 -> (B, T, 4H) int32 Q(P). The same integers ``lstm_gates`` forms per step."""
+    """``bias + mul16(acc_x, mult_x)`` for every step at once: x (B, T, I) int8 -> (B, T, 4H) int32,
+    the first partial sum of ``t`` (§6) that ``lstm_gates`` forms per step."""
     bsz, steps, _ = x.shape
-    acc = matvec_acc(d.w, x.reshape(bsz * steps, x.shape[2]), d.effb_x, f"{layer.name}: input matvec")
-    zx = store(requant(acc, d.mult_x, d.shift_x), "int32", f"{layer.name}: requant(acc_x)")
-    return zx.reshape(bsz, steps, zx.shape[-1]) + d.bias.astype(np.int64)
+    v = widen(x.reshape(bsz * steps, x.shape[2]), layer.input_zero_point, d.pre_x)
+    acc = matvec_acc(d.w, v, 0, f"{layer.name}: input matvec")
+    tx = store(d.bias.astype(np.int64) + mul16(acc, d.mult_x), "int32", f"{layer.name}: t (input side)")
+    return tx.reshape(bsz, steps, tx.shape[-1])
+
+
+def gate_values(layer: QLstm, d: QLstmDirection, z: np.ndarray, which: str) -> np.ndarray:
+    """Gate values in Q(q) from pre-activations z Q(P): ``which`` is "f" (i, f, o: sigmoid) or "g"
+    (the cell input: tanh); the standard table or the direction's custom table (§8)."""
+    if d.standard:
+        sh = layer.pre_frac - layer.table_frac
+        return sigmoid_q15(z, layer.table, sh) if which == "f" else tanh_q15(z, layer.table, sh)
+    return lut(z, d.lut_f if which == "f" else d.lut_g)
+
+
+def cell_out(layer: QLstm, d: QLstmDirection, c: np.ndarray) -> np.ndarray:
+    """``h_act(c)`` in Q(q_h) from the cell Q(k) (§8, §9)."""
+    if d.standard:
+        return tanh_q15(c, layer.table, d.cell_frac - layer.table_frac)
+    return lut(c, d.lut_h)
 
 
 def lstm_gates(
@@ -149,20 +174,20 @@ def lstm_gates(
     x: np.ndarray | None,
     h: np.ndarray,
     c: np.ndarray,
-    zx: np.ndarray | None = None,
+    tx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gate pre-activations and the i, f, g gates (``tl_lstm_gates_s8``, §6).
 
-    x (B, I) int8 (or ``zx`` (B, 4H) = its ``input_side`` part precomputed), h (B, H) int8,
+    x (B, I) int8 (or ``tx`` (B, 4H) = its ``input_side`` part precomputed), h (B, H) int8,
     c (B, H) int16. Returns z (B, 4H) int32 Q(P) (o without its peephole and clip) and
     gates (B, 3H) int32 (i, f, g).
     """
     H = layer.hidden_size
-    if zx is None:
-        zx = input_side(layer, d, x[:, None, :])[:, 0]
-    acc_h = matvec_acc(d.r, h, d.effb_h, f"{layer.name}: recurrent matvec")
-    zh = store(requant(acc_h, d.mult_h, d.shift_h), "int32", f"{layer.name}: requant(acc_h)")
-    z = store(zx + zh, "int32", f"{layer.name}: z")
+    if tx is None:
+        tx = input_side(layer, d, x[:, None, :])[:, 0]
+    acc_h = matvec_acc(d.r, widen(h, layer.zero_point, d.pre_h), 0, f"{layer.name}: recurrent matvec")
+    t = store(tx + mul16(acc_h, d.mult_h), "int32", f"{layer.name}: t")
+    z = t >> d.shift.astype(np.int64)
     if d.peep is not None:
         pc = d.peep[:2].astype(np.int64)[None] * c[:, None, :]  # (B, 2, H), int32 products
         pt = requant(pc, d.peep_mult[:2, None], d.peep_shift[:2, None])
@@ -170,12 +195,13 @@ def lstm_gates(
         z[:, : 2 * H] = store(z[:, : 2 * H] + pt.reshape(-1, 2 * H), "int32", f"{layer.name}: z + peephole")
     if layer.clip_q is not None:
         z[:, : 3 * H] = sat(z[:, : 3 * H], -layer.clip_q, layer.clip_q)
+    qf = d.gate_q[0]
     if layer.input_forget:
-        gi = lut(z[:, :H], d.lut_f)
-        gif = np.concatenate([gi, (1 << d.lut_f.q) - gi], axis=1)
+        gi = gate_values(layer, d, z[:, :H], "f")
+        gif = np.concatenate([gi, (1 << qf) - gi], axis=1)
     else:
-        gif = lut(z[:, : 2 * H], d.lut_f)
-    gates = np.concatenate([gif, lut(z[:, 2 * H : 3 * H], d.lut_g)], axis=1)
+        gif = gate_values(layer, d, z[:, : 2 * H], "f")
+    gates = np.concatenate([gif, gate_values(layer, d, z[:, 2 * H : 3 * H], "g")], axis=1)
     return z, gates
 
 
@@ -200,16 +226,16 @@ def lstm_step(
     x: np.ndarray | None,
     h: np.ndarray,
     c: np.ndarray,
-    zx: np.ndarray | None = None,
+    tx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One LSTM step for a batch (``tl_lstm_step_s8``, §9).
 
-    x (B, I) int8 (or ``zx``, its precomputed ``input_side``), h (B, H) int8, c (B, H) int16.
+    x (B, I) int8 (or ``tx``, its precomputed ``input_side``), h (B, H) int8, c (B, H) int16.
     Returns h' (B, H) int8, c' (B, H) int16, z (B, 4H) int32 (o after its peephole and clip),
     gates (B, 4H) int32 (i, f, g, o).
     """
     H = layer.hidden_size
-    z, gates = lstm_gates(layer, d, x, h, c, zx)
+    z, gates = lstm_gates(layer, d, x, h, c, tx)
     c_new = lstm_cell(d, gates, c)
     zo = z[:, 3 * H :]
     if d.peep is not None:
@@ -219,8 +245,8 @@ def lstm_step(
     if layer.clip_q is not None:
         zo = sat(zo, -layer.clip_q, layer.clip_q)
     z[:, 3 * H :] = zo
-    go = lut(zo, d.lut_f)
-    oa = go * lut(c_new, d.lut_h)  # |o a| <= 2^30: int32 (§11.6)
+    go = gate_values(layer, d, zo, "f")
+    oa = go * cell_out(layer, d, c_new)  # |o a| <= 2^30: int32 (§11.6)
     hr = store(requant(oa, d.h_mult, d.h_shift), "int32", f"{layer.name}: requant(o * h_act(c))")
     h_new = sat8(layer.zero_point + hr)
     return h_new, c_new, z, np.concatenate([gates, go], axis=1)
@@ -286,7 +312,7 @@ def run_lstm(
 
     Runs the fast path (:mod:`.fast`) when its exactness and no-overflow conditions are proven for
     every direction and :data:`CHECKED` is off; otherwise the checked step-by-step kernels."""
-    fast = None if CHECKED else plans(layer)
+    fast = None  # the fast path follows the v2 spec in a later step
     if fast is not None and all(p is not None for p in fast):
         return _run_lstm_fast(layer, fast, x, lens, trace, need_y)
     return run_lstm_checked(layer, x, lens, trace)
@@ -318,7 +344,7 @@ def run_lstm_checked(
     full = bool((lens == steps).all())
     ys, hs, cs, trs = [], [], [], []
     for d in layer.directions:
-        zx_all = input_side(layer, d, x)
+        tx_all = input_side(layer, d, x)
         h = _per_batch(d.initial_h, bsz).copy()
         c = _per_batch(d.initial_c, bsz).copy()
         y = np.full((bsz, steps, H), layer.zero_point, dtype=np.int8)
@@ -331,7 +357,7 @@ def run_lstm_checked(
         for s in range(steps):
             if full:
                 t = steps - 1 - s if d.reverse else s
-                h, c, z, g = lstm_step(layer, d, None, h, c, zx=zx_all[:, t])
+                h, c, z, g = lstm_step(layer, d, None, h, c, tx=tx_all[:, t])
                 y[:, t] = h
                 if trace:
                     tz[:, t], tg[:, t], tc[:, t], th[:, t], tv[:, t] = z, g, c, h, True
@@ -340,7 +366,7 @@ def run_lstm_checked(
             if not active.any():
                 continue
             t_idx = np.where(active, lens - 1 - s, 0) if d.reverse else np.full(bsz, s)
-            h2, c2, z, g = lstm_step(layer, d, None, h, c, zx=zx_all[rows, t_idx])
+            h2, c2, z, g = lstm_step(layer, d, None, h, c, tx=tx_all[rows, t_idx])
             m = active[:, None]
             h = np.where(m, h2, h)
             c = np.where(m, c2, c)
