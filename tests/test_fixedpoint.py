@@ -11,12 +11,15 @@ import pytest
 from tinylstm.fixedpoint import (
     div_round,
     lut_eval,
+    mul16,
     multiplier_value,
     quantize_multiplier,
     requant,
     round_shift,
     sat8,
     sat16,
+    sigmoid_q15,
+    tanh_q15,
 )
 from tinylstm.ir import SIGMOID, TANH, Activation
 from tinylstm.quantize.luts import (
@@ -27,6 +30,7 @@ from tinylstm.quantize.luts import (
     log2_table,
     lut_error,
     saturation_point,
+    standard_table,
 )
 
 
@@ -63,8 +67,53 @@ def test_requant_matches_exact_rational() -> None:
         assert 2**30 <= mult < 2**31 and 0 <= shift <= 62
         assert abs(multiplier_value(mult, shift) / factor - 1) <= 2.0**-31
         got = requant(acc, mult, shift)
-        want = [round(Fraction(int(a) * mult, 2**shift)) for a in acc[:300]]
+        # round half up: floor(q + 1/2) of the exact quotient (spec §2)
+        want = [math.floor(Fraction(int(a) * mult, 2**shift) + Fraction(1, 2)) for a in acc[:300]]
         assert got[:300].tolist() == want
+
+
+@pytest.mark.parametrize("shift", [1, 2, 31, 33, 40, 62])
+def test_requant_rounds_ties_up(shift: int) -> None:
+    # acc * mult exactly half-way between two integers: the larger one, for either sign
+    mult = 2**30 + 1
+    half = Fraction(1, 2)
+    for k in (-5, -2, -1, 0, 1, 2, 5):
+        for acc in (k, -k):
+            q = Fraction(acc * mult, 2**shift)
+            assert requant(np.array([acc]), mult, shift).tolist() == [math.floor(q + half)]
+
+
+def test_mul16_is_floor() -> None:
+    rng = np.random.default_rng(3)
+    acc = np.concatenate([rng.integers(-(2**31), 2**31, 3000), [-(2**31), 2**31 - 1, -1, 0, 1]])
+    for m in (0, 1, 2**14, 2**15 - 1, 12345):
+        got = mul16(acc, m)
+        want = [math.floor(Fraction(int(a) * m, 2**16)) for a in acc]
+        assert got.tolist() == want
+
+
+# (table size, shift = input fraction bits - table fraction bits, budget of sigmoid, of tanh in LSB of
+# Q(15)): measured 1.03 / 1.55 (512 entries), 0.81 / 1.11 (1024); inputs coarser than the grid read
+# table entries as they are (<= 0.75 LSB).
+@pytest.mark.parametrize(("size", "shift", "budget_s", "budget_t"), [
+    (512, 11, 1.05, 1.55), (512, 4, 1.05, 1.55), (512, 1, 1.05, 0.75), (512, 0, 0.75, 0.5),
+    (512, -3, 0.75, 0.5), (1024, 10, 0.81, 1.11),
+])
+def test_standard_table_sigmoid_and_tanh(size: int, shift: int, budget_s: float, budget_t: float) -> None:
+    d, frac = standard_table(size)
+    assert d[0] == 2**15 and d[-1] == 0 and d.dtype == np.uint16
+    p = frac + shift  # fraction bits of the input
+    lim = 17 * 2**p if p >= 0 else 17
+    z = np.arange(-lim, lim + 1, dtype=np.int64)  # every input out to beyond the grid
+    x = z * 2.0**-p
+    s, t = sigmoid_q15(z, d, shift), tanh_q15(z, d, shift)
+    assert np.abs(s - 2**15 / (1 + np.exp(-x))).max() <= budget_s
+    assert np.abs(t - 2**15 * np.tanh(x)).max() <= budget_t
+    # monotone, exactly point-symmetric, exact at 0 and saturated to exactly +-1.0 at the far end
+    assert (np.diff(s) >= 0).all() and (np.diff(t) >= 0).all()
+    assert (s + s[::-1] == 2**15).all() and (t == -t[::-1]).all()
+    assert s[lim] == 2**14 and t[lim] == 0
+    assert s[-1] == 2**15 and s[0] == 0 and t[-1] == 2**15 and t[0] == -(2**15)
 
 
 def test_quantize_multiplier_edges() -> None:

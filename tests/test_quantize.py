@@ -22,7 +22,10 @@ from tinylstm.ir import (
     SelectStepNode,
 )
 from tinylstm.qmodel import QDense, QuantizedModel
+from tinylstm.qmodel.bounds import gate_sum_bound
 from tinylstm.quantize.calibration import calibrate
+from tinylstm.quantize.lstm import S_MIN
+from tinylstm.quantize.luts import standard_table
 from tinylstm.quantize.quantizer import cell_frac, int8_params, quantize, quantize_rows
 
 
@@ -57,11 +60,14 @@ def test_weight_width_lowered_for_huge_fan_in() -> None:
     from tinylstm.quantize.lstm import _lstm_matrix
 
     w = np.random.default_rng(0).normal(size=(8, 2000))
-    wq, s, effb = _lstm_matrix(w, 16, -100, "t")
-    assert wq.dtype == np.int16 and np.abs(wq).max() < 32767
-    assert (np.abs(effb.astype(np.int64)) + 128 * np.abs(wq.astype(np.int64)).sum(1)).max() < 2**31
+    wq, s = _lstm_matrix(w, 16, "t")
+    # widened inputs |x - zp| <= 255 (§5): the widest width whose row sums 255 sum |w| fit int32
+    assert wq.dtype == np.int16 and np.abs(wq).max() == 2**14 - 1
+    assert (255 * np.abs(wq.astype(np.int64)).sum(1)).max() < 2**31
+    assert (255 * np.abs(quantize_rows(w, 16)[0].astype(np.int64)).sum(1)).max() >= 2**31
+    assert np.allclose(wq * s[:, None], w, atol=s.max())
     with pytest.raises(QuantizationError, match="fan-in"):
-        _lstm_matrix(np.ones((2, 200_000)), 16, 0, "t")
+        _lstm_matrix(np.ones((2, 200_000)), 16, "t")
 
 
 def test_quantize_rows_symmetric_per_row() -> None:
@@ -199,12 +205,14 @@ def test_pre_frac_lowered_when_the_bound_needs_it() -> None:
     x = np.random.default_rng(0).normal(0, 300.0, (8, 6, 3)).astype(np.float32)
     q = quantize(m, x)
     layer = q.nodes[1]
-    assert layer.pre_frac < 16
     d = layer.directions[0]
-    zp = q.input_zero_point
-    span = max(128 + zp, 127 - zp)
-    z_bound = (np.abs(d.w.astype(np.int64)).sum(1) * span * d.mult_x * 2.0**-d.shift_x).max()
-    assert z_bound < 2**31
+    # P comes down until every row keeps S_MIN bits below Q(P) in t (§6): the 16-bit multipliers
+    # of an input this coarse would otherwise leave fewer
+    assert layer.pre_frac < 16 and d.shift.min() >= S_MIN
+    tb = gate_sum_bound(d.w, d.r, d.pre_x, d.pre_h, d.mult_x, d.mult_h, d.bias)
+    assert tb.max() < 2**31
+    qf = quantize(m, x, pre_frac=12)  # a lower request is honoured as it is
+    assert qf.nodes[1].pre_frac == min(12, layer.pre_frac)
     q.run_int(q.quantize_input(x))  # the simulator's range checks pass
 
 
@@ -226,11 +234,21 @@ def test_options_validated() -> None:
         quantize(m, x, cell_headroom=0.5)
 
 
-def test_default_table_domains() -> None:
+def test_default_tables() -> None:
+    # sigmoid / tanh / tanh: the one standard table of the model, no per-direction table (§8.1)
     _, q = quantized("last_dense")
-    d = q.nodes[1].directions[0]
-    assert (d.lut_f.domain, d.lut_g.domain, d.lut_f.n, d.lut_g.n) == (16.0, 8.0, 512, 512)
-    assert d.lut_f.shift == 16 - 5 and d.lut_g.shift == 16 - 6
+    layer = q.nodes[1]
+    d = layer.directions[0]
+    table, frac = standard_table()
+    assert d.standard and d.lut_f is None and d.lut_g is None and d.lut_h is None
+    assert np.array_equal(layer.table, table) and layer.table_frac == frac == 5 and table.size == 513
+    assert d.gate_q == (15, 15, 15)
+    # other activations get their own tables (§8.2), with the v1 domains
+    q2 = quantize(_one_layer(acts=(Activation("HardSigmoid", 0.2, 0.5), TANH, TANH)),
+                  np.random.default_rng(0).normal(size=(8, 6, 3)).astype(np.float32))
+    d2 = q2.nodes[1].directions[0]
+    assert not d2.standard and d2.lut_f is not None and d2.lut_g.n == 512 and d2.lut_g.domain == 8.0
+    assert q2.nodes[1].table is None
 
 
 def test_default_formats() -> None:
@@ -239,11 +257,12 @@ def test_default_formats() -> None:
     assert layer.pre_frac == 16 and layer.clip_q == round(2.5 * 2**16)
     for d in layer.directions:
         assert d.w.dtype == np.int16 and d.w.min() >= -32767 and d.peep.dtype == np.int16
-        # clip 2.5 bounds the gate tables' domain to 4
-        assert (d.lut_f.q, d.lut_g.q, d.lut_f.n, d.lut_f.domain) == (15, 15, 512, 4.0)
-        # the cell table covers the cell's int16 range or tanh's 15-bit range, the smaller
-        assert d.lut_h.domain == min(8.0, 2.0 ** (15 - d.cell_frac)) and d.lut_h.in_frac == d.cell_frac
-        assert ((d.mult_x >= 2**30) & (d.mult_x < 2**31)).all()
+        assert d.standard and d.gate_q == (15, 15, 15)
+        # 16-bit gate multipliers with 15 significant bits on the larger side of each row (§6)
+        mm = np.maximum(d.mult_x, d.mult_h)
+        assert ((mm >= 2**14) & (mm < 2**15)).all() and (d.mult_x >= 0).all() and (d.mult_h >= 0).all()
+        assert ((d.shift >= S_MIN) & (d.shift <= 30)).all()
+        assert 0 <= d.pre_x <= 7 and 0 <= d.pre_h <= 7
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,7 +280,7 @@ def test_save_load_roundtrip(tmp_path, shape: str) -> None:
     assert q2.input_view == q.input_view and q2.output_scale == q.output_scale
     with np.load(path, allow_pickle=False) as z:  # loads without pickle
         header = json.loads(z["header"].tobytes())
-    assert header["format"] == "tinylstm-qmodel" and header["version"] == 1
+    assert header["format"] == "tinylstm-qmodel" and header["version"] == 2
 
 
 def _rewrite_header(path, out, mutate) -> None:
@@ -277,9 +296,13 @@ def test_load_refuses_bad_files(tmp_path) -> None:
     _, q = quantized("last_dense")
     good = tmp_path / "good.tlq"
     q.save(good)
-    _rewrite_header(good, tmp_path / "v2.npz", lambda t: t.update(version=2))
-    with pytest.raises(ModelFormatError, match="version 2"):
-        QuantizedModel.load(tmp_path / "v2.npz")
+    _rewrite_header(good, tmp_path / "v3.npz", lambda t: t.update(version=3))
+    with pytest.raises(ModelFormatError, match="version 3"):
+        QuantizedModel.load(tmp_path / "v3.npz")
+    # a version 1 file (integer spec v1) is refused with what to do
+    _rewrite_header(good, tmp_path / "v1.npz", lambda t: t.update(version=1))
+    with pytest.raises(ModelFormatError, match="version 1.*quantize"):
+        QuantizedModel.load(tmp_path / "v1.npz")
     _rewrite_header(good, tmp_path / "fmt.npz", lambda t: t.update(format="other"))
     with pytest.raises(ModelFormatError, match="not a tinylstm"):
         QuantizedModel.load(tmp_path / "fmt.npz")

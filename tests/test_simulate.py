@@ -3,6 +3,7 @@ against the float model within stated accuracy budgets on every supported model 
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from fractions import Fraction
 
@@ -210,9 +211,31 @@ def r_shift(x: int, s: int) -> int:
 
 def r_requant(acc: int, mult: int, shift: int) -> int:
     assert -(2**31) <= acc < 2**31
-    v = r_shift(acc * mult, shift)
+    v = math.floor(Fraction(acc * mult, 1 << shift) + Fraction(1, 2))  # half up
     assert -(2**31) <= v < 2**31
     return v
+
+
+def r_standard(z: int, table, shift: int, tanh: bool) -> int:
+    """§8.1: sigmoid or tanh of z (``shift`` fraction bits below the table's grid) in Q(15) from
+    D = 2^16 (1 - sigmoid), one rounding (half up) per output."""
+    d = [int(v) for v in table]
+    n = len(d) - 1
+
+    def interp(u: int) -> int:  # D at u, unrounded, in units of 2^-shift entries
+        if shift <= 0:
+            return d[min(u << -shift, n)]
+        j, r = u >> shift, u & ((1 << shift) - 1)
+        return d[n] << shift if j >= n else (d[j] << shift) + (d[j + 1] - d[j]) * r
+
+    s = max(shift, 0)
+    if not tanh:  # sigma(|z|) = 1 - D/2^16; D/2^17 in Q(15) rounded once
+        one_minus = math.floor(Fraction(interp(abs(z)), 1 << (s + 1)) + Fraction(1, 2))
+        return 2**15 - one_minus if z >= 0 else one_minus
+    cap = n << shift if shift > 0 else n >> -shift
+    # tanh(|z|) = 2 sigma(2|z|) - 1 = 1 - D(2|z|)/2^16, and Q(16) of D is Q(15) of tanh
+    v = 2**15 - math.floor(Fraction(interp(2 * min(abs(z), cap)), 1 << s) + Fraction(1, 2))
+    return v if z >= 0 else -v
 
 
 def r_lut(x: int, L) -> int:
@@ -239,11 +262,23 @@ def scalar_step(layer, d, x: list[int], h: list[int], c: list[int]) -> tuple[lis
     """docs/quantization.md §5-§9 for one batch row, with Python ints (like the C loops)."""
     H = layer.hidden_size
     z = [0] * (4 * H)
+    vx = [(v - layer.input_zero_point) << d.pre_x for v in x]  # §5: widened, pre-shifted
+    vh = [(v - layer.zero_point) << d.pre_h for v in h]
+    assert all(-(2**15) <= v < 2**15 for v in vx + vh)
     for r in range(4 * H):
-        ax = int(d.effb_x[r]) + sum(int(d.w[r, k]) * x[k] for k in range(len(x)))
-        ah = int(d.effb_h[r]) + sum(int(d.r[r, k]) * h[k] for k in range(H))
-        z[r] = r_requant(ax, int(d.mult_x[r]), int(d.shift_x[r])) + r_requant(ah, int(d.mult_h[r]), int(d.shift_h[r]))
-        z[r] += int(d.bias[r])
+        ax = sum(int(d.w[r, k]) * vx[k] for k in range(len(x)))
+        ah = sum(int(d.r[r, k]) * vh[k] for k in range(H))
+        assert -(2**31) <= ax < 2**31 and -(2**31) <= ah < 2**31
+        # §6: t = B + floor(acc_x mx / 2^16) + floor(acc_h mh / 2^16); z = floor(t / 2^s)
+        t = int(d.bias[r]) + (ax * int(d.mult_x[r]) >> 16) + (ah * int(d.mult_h[r]) >> 16)
+        assert -(2**31) <= t < 2**31
+        z[r] = t >> int(d.shift[r])
+
+    def act(v: int, which: str) -> int:
+        if d.standard:
+            frac = d.cell_frac if which == "h" else layer.pre_frac
+            return r_standard(v, layer.table, frac - layer.table_frac, which != "f")
+        return r_lut(v, {"f": d.lut_f, "g": d.lut_g, "h": d.lut_h}[which])
     for g in (0, 1):
         for j in range(H):
             if d.peep is not None:
@@ -251,9 +286,9 @@ def scalar_step(layer, d, x: list[int], h: list[int], c: list[int]) -> tuple[lis
     if layer.clip_q is not None:
         for r in range(3 * H):
             z[r] = r_sat(z[r], -layer.clip_q, layer.clip_q)
-    i = [r_lut(z[j], d.lut_f) for j in range(H)]
-    f = [(1 << d.lut_f.q) - i[j] if layer.input_forget else r_lut(z[H + j], d.lut_f) for j in range(H)]
-    g = [r_lut(z[2 * H + j], d.lut_g) for j in range(H)]
+    i = [act(z[j], "f") for j in range(H)]
+    f = [(1 << d.gate_q[0]) - i[j] if layer.input_forget else act(z[H + j], "f") for j in range(H)]
+    g = [act(z[2 * H + j], "g") for j in range(H)]
     c2 = [r_sat(r_shift((f[j] * c[j] << d.a_fc) + (i[j] * g[j] << d.a_ig), d.s_c), -32768, 32767) for j in range(H)]
     h2 = []
     for j in range(H):
@@ -262,8 +297,8 @@ def scalar_step(layer, d, x: list[int], h: list[int], c: list[int]) -> tuple[lis
             zo += r_requant(int(d.peep[2, j]) * c2[j], int(d.peep_mult[2]), int(d.peep_shift[2]))
         if layer.clip_q is not None:
             zo = r_sat(zo, -layer.clip_q, layer.clip_q)
-        o = r_lut(zo, d.lut_f)
-        a = r_lut(c2[j], d.lut_h)
+        o = act(zo, "f")
+        a = act(c2[j], "h")
         h2.append(r_sat(layer.zero_point + r_requant(o * a, d.h_mult, d.h_shift), -128, 127))
     return h2, c2
 
@@ -297,7 +332,7 @@ def test_step_from_x_equals_precomputed_input_side() -> None:
     h = np.full((6, layer.hidden_size), 3, np.int64)
     c = np.arange(6 * layer.hidden_size, dtype=np.int64).reshape(6, -1) * 50
     a = lstm_step(layer, d, xi[:, 4], h, c)
-    b = lstm_step(layer, d, None, h, c, zx=input_side(layer, d, xi)[:, 4])
+    b = lstm_step(layer, d, None, h, c, tx=input_side(layer, d, xi)[:, 4])
     for u, v in zip(a, b, strict=True):
         assert np.array_equal(u, v)
 
@@ -376,7 +411,7 @@ def test_overflow_is_an_error_not_a_wrap() -> None:
     bad = replace(d, bias=np.full_like(d.bias, 2**31 - 10))  # breaks the §11 bound on purpose
     layer_bad = replace(layer, directions=(bad,))
     x, _ = data_for(m, 1)
-    with pytest.raises(SimulatorOverflow, match="z"):
+    with pytest.raises(SimulatorOverflow, match=r"\bt\b"):
         run_lstm(layer_bad, q.quantize_input(x).astype(np.int64), np.full(6, 12))
 
 

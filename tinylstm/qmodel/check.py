@@ -49,7 +49,7 @@ INT8_RANGE = (-128, 127)
 #: most features / hidden units / nodes a loaded model may declare
 MAX_FEATURES = 1 << 20
 MAX_NODES = 100_000
-_PRE_FRAC = (8, 24)  # quantize.MIN_PRE_FRAC .. 24
+_PRE_FRAC = (4, 24)  # quantize.MIN_AUTO_PRE_FRAC .. 24
 _CELL_FRAC = (0, 23)  # quantize.MAX_CELL_FRAC
 _GATE_Q = (0, 15)
 

@@ -28,7 +28,10 @@ from .params import as_int32, head_range, int8_params, int8_params_min_scale, mu
 
 #: Default fraction bits of gate pre-activations (measured: docs/quantization.md §13).
 DEFAULT_PRE_FRAC = 16
+#: Smallest pre_frac a user may request.
 MIN_PRE_FRAC = 8
+#: Smallest P the quantizer lowers a layer to on its own (extreme input or weight ranges, §6).
+MIN_AUTO_PRE_FRAC = 4
 MAX_CELL_FRAC = 23
 #: Largest interpolation shift of the standard table: V = D[j] 2^s + (D[j+1] - D[j]) r plus its
 #: rounding term stays below 2^31 (D <= 2^15, spec §11.4).
@@ -75,6 +78,27 @@ def gate_shifts(fx: np.ndarray, fh: np.ndarray) -> np.ndarray:
     s[pos] = np.minimum(est, MAX_GATE_SHIFT)
     over = np.rint(fm * np.exp2(16 + s)) >= 2**15
     return np.where(over, s - 1, s)
+
+
+def _gate_rows(wq: np.ndarray, rq: np.ndarray, px: int, ph: int, fx: np.ndarray, fh: np.ndarray,
+               bias_p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """§6 per gate row: the shift ``s`` (``gate_shifts``, lowered on the rows whose ``t`` bound would
+    pass int32: a large bias beside small weights), the multipliers, ``B`` and the ``t`` bound.
+    ``bias_p`` is the bias in units of Q(P). Returns (s, mx, mh, B, T), int64 (4H,) each."""
+    s = gate_shifts(fx, fh)
+    while True:
+        mx = np.rint(fx * np.exp2(16 + s)).astype(np.int64)
+        mh = np.rint(fh * np.exp2(16 + s)).astype(np.int64)
+        # bias, half of the final shift (round half up) and 1 (the mean loss of the two floored products)
+        bf = np.rint(bias_p * np.exp2(s)) + np.exp2(s - 1) + 1
+        if np.abs(bf).max(initial=0) > 2.0**62:
+            tb = np.where(np.abs(bf) > INT32_MAX, np.int64(2**62), 0)
+        else:
+            tb = gate_sum_bound(wq, rq, px, ph, mx, mh, bf.astype(np.int64))
+        over = tb > INT32_MAX
+        if not over.any() or (s[over] <= S_MIN).all():
+            return s, mx, mh, bf.astype(np.int64), tb
+        s = np.where(over & (s > S_MIN), s - 1, s)
 
 
 def _gate_lut(act, in_frac: int, limit: float, opts: dict, node: str, slot: str) -> Lut:
@@ -125,21 +149,16 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     while True:
         fx = sw * sx * 2.0 ** (P - px)
         fh = sr * sh * 2.0 ** (P - ph)
-        s = gate_shifts(fx, fh)
-        mx = np.rint(fx * np.exp2(16 + s)).astype(np.int64)
-        mh = np.rint(fh * np.exp2(16 + s)).astype(np.int64)
-        # bias, half of the final shift (round half up) and 1 (the mean loss of the two floored products)
-        bt = np.rint(bias * np.exp2(P + s)) + (np.int64(1) << (s - 1)) + 1
+        s, mx, mh, bt, tb = _gate_rows(wq, rq, px, ph, fx, fh, bias * 2.0**P)
         pm, psh = multipliers(sp * 2.0 ** (P - k), f"node '{name}' peephole requantization")
-        t_ok = (s >= S_MIN).all() and np.abs(bt).max(initial=0) <= INT32_MAX
+        t_ok = (s >= S_MIN).all() and tb.max(initial=0) <= INT32_MAX
         if t_ok:
-            tb = gate_sum_bound(wq, rq, px, ph, mx, mh, bt.astype(np.int64))
             zb = pre_activation_bound(tb, s, peep, pm, psh)
-            t_ok = tb.max(initial=0) <= INT32_MAX and zb.max(initial=0) <= INT32_MAX
+            t_ok = zb.max(initial=0) <= INT32_MAX
         clip_ok = node.clip is None or node.clip * 2.0**P <= INT32_MAX
         if t_ok and clip_ok:
             break
-        if P <= MIN_PRE_FRAC:
+        if P <= MIN_AUTO_PRE_FRAC:
             raise QuantizationError(
                 f"node '{name}': the gate arithmetic does not fit int32 even with {P} fraction bits "
                 "(inputs or weights of an extreme range)"
@@ -241,5 +260,5 @@ def quantize_lstm_state(node: LstmStateNode, k: int, src_q: int, lq: QLstm, cali
                       tuple(p[1] for p in pairs))
 
 
-__all__ = ["DEFAULT_PRE_FRAC", "MAX_CELL_FRAC", "MIN_PRE_FRAC", "S_MIN", "cell_frac", "gate_shifts", "pre_shift",
-           "quantize_lstm", "quantize_lstm_state"]
+__all__ = ["DEFAULT_PRE_FRAC", "MAX_CELL_FRAC", "MIN_AUTO_PRE_FRAC", "MIN_PRE_FRAC", "S_MIN", "cell_frac",
+           "gate_shifts", "pre_shift", "quantize_lstm", "quantize_lstm_state"]
