@@ -9,13 +9,12 @@ Defaults: ``<model>_calib.npz`` and ``<model>_test.npz`` beside the model. Print
 row per variant: errors on the test set with the task's own criterion (tinylstm.data.tasks.score),
 next to the float model's, and the max error of the gate tables in LSB of Q0.15.
 
-Variants that are not quantize() options are built by replacing tables in the integer model
-(``gate8``: sigmoid table clamped at |x| = 8 like TFLite Micro; ``gateq8``: 8-bit gates whose
-maximum is 255/256 like an int8 sigmoid), so the simulator runs exactly what is described.
-``shared`` puts each W row and R row on one accumulator scale (``s_x·s_W[r] = s_h·s_R[r]``, the
-larger of the two rows keeps 16 bits), a candidate spec change that would allow one
-requantization per gate (docs/targets.md); the simulator still rounds the two identical
-requantizations separately, which differs from one rounding of the sum by at most 1 LSB of Q(P).
+Variants that are not quantize() options are built by replacing the standard table (spec §8.1)
+of the integer model with per-slot tables (§8.2: ``gate8``: the sigmoid table clamped at |x| = 8
+like TFLite Micro; ``gateq8``: 8-bit gates whose maximum is 255/256 like an int8 sigmoid), so the
+simulator runs exactly what is described. ``nointerp*`` (``lut_interp=False``) also uses
+per-slot tables, read at the nearest entry. The gate-arithmetic candidates weighed for spec
+version 2 are in docs/quantization.md §15.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tinylstm  # noqa: E402
 from tinylstm.data import tasks  # noqa: E402
 from tinylstm.data.taskfiles import load_task_file  # noqa: E402
-from tinylstm.fixedpoint import Lut  # noqa: E402
+from tinylstm.fixedpoint import Lut, sigmoid_q15  # noqa: E402
 from tinylstm.ir import Activation  # noqa: E402
 from tinylstm.qmodel import QLstm, QuantizedModel  # noqa: E402
 from tinylstm.quantize.calibration import calibrate  # noqa: E402
@@ -60,7 +59,6 @@ VARIANTS: dict[str, dict] = {
     "mse": {"observer": "mse"},
     "gate8": {"_rewrite": "gate8"},
     "gateq8": {"_rewrite": "gateq8"},
-    "shared": {"_rewrite": "shared"},
 }
 
 
@@ -112,51 +110,42 @@ def synthetic_adder(T: int):
     return fm, calib_list, test
 
 
-def _shared(q: QuantizedModel, n: QLstm, d, fd):
-    """Direction ``d`` with W and R row ``r`` on one accumulator scale ``max(s_x·|W[r]|, s_h·|R[r]|) / 32767``."""
-    src = q.nodes[n.src]
-    sx, zpx, sh, zph = src.scale, src.zero_point, n.scale, n.zero_point
-    w, r = np.asarray(fd.w, np.float64), np.asarray(fd.r, np.float64)
-    acc = np.maximum(sx * np.abs(w).max(axis=1), sh * np.abs(r).max(axis=1)) / 32767.0
-    acc = np.where(acc > 0, acc, 1.0)
-    wq = np.clip(np.rint(w / (acc / sx)[:, None]), -32767, 32767).astype(np.int16)
-    rq = np.clip(np.rint(r / (acc / sh)[:, None]), -32767, 32767).astype(np.int16)
-    pairs = [tinylstm.fixedpoint.quantize_multiplier(float(f)) for f in acc * 2.0**n.pre_frac]
-    m = np.array([p[0] for p in pairs], np.int32)
-    s = np.array([p[1] for p in pairs], np.int32)
-    return dataclasses.replace(d, w=wq, r=rq, mult_x=m, shift_x=s, mult_h=m, shift_h=s,
-                               effb_x=(-zpx * wq.astype(np.int64).sum(axis=1)).astype(np.int32),
-                               effb_h=(-zph * rq.astype(np.int64).sum(axis=1)).astype(np.int32))
-
-
 def rewrite(q: QuantizedModel, fm, how: str) -> QuantizedModel:
     nodes = list(q.nodes)
     fl = {n.name: n for n in fm.nodes}
     for k, n in enumerate(nodes):
         if not isinstance(n, QLstm):
             continue
-        if how == "shared":
-            nodes[k] = dataclasses.replace(n, directions=tuple(
-                _shared(q, n, d, fd) for d, fd in zip(n.directions, fl[n.name].directions, strict=True)))
-            continue
         dirs = []
         for d, fd in zip(n.directions, fl[n.name].directions, strict=True):
-            f_act = fd.activations[0]
-            lf = _gate8(d.lut_f, f_act) if how == "gate8" else _gateq8(d.lut_f, f_act)
-            m = max(d.cell_frac, d.lut_g.q)
-            hm, hs = tinylstm.fixedpoint.quantize_multiplier(2.0 ** -(lf.q + d.lut_h.q) / n.scale)
-            dirs.append(dataclasses.replace(d, lut_f=lf, a_fc=m - d.cell_frac, a_ig=m - d.lut_g.q,
-                                            s_c=lf.q + m - d.cell_frac, h_mult=hm, h_shift=hs))
-        nodes[k] = dataclasses.replace(n, directions=tuple(dirs))
+            f_act, g_act, h_act = fd.activations
+            # per-slot tables with the standard table's grid (512 segments per half)
+            lut_g = d.lut_g or build_lut(g_act, n.pre_frac, size=512)
+            lut_h = d.lut_h or build_lut(h_act, d.cell_frac, limit=2.0 ** (15 - d.cell_frac), size=512)
+            base_f = d.lut_f or build_lut(f_act, n.pre_frac, size=512)
+            lf = _gate8(base_f, f_act) if how == "gate8" else _gateq8(base_f, f_act)
+            m = max(d.cell_frac, lut_g.q)
+            hm, hs = tinylstm.fixedpoint.quantize_multiplier(2.0 ** -(lf.q + lut_h.q) / n.scale)
+            dirs.append(dataclasses.replace(d, lut_f=lf, lut_g=lut_g, lut_h=lut_h, a_fc=m - d.cell_frac,
+                                            a_ig=m - lut_g.q, s_c=lf.q + m - d.cell_frac, h_mult=hm, h_shift=hs))
+        table = n.table if any(d.standard for d in dirs) else None
+        nodes[k] = dataclasses.replace(n, directions=tuple(dirs), table=table)
     return dataclasses.replace(q, nodes=tuple(nodes))
 
 
 def gate_error(q: QuantizedModel, fm) -> float:
+    """Max error of the f-slot (sigmoid) function over every Q(P) input, in LSB of Q(15)."""
     fl = {n.name: n for n in fm.nodes}
     worst = 0.0
     for n in q.lstm_layers:
         for d, fd in zip(n.directions, fl[n.name].directions, strict=True):
-            err = lut_error(d.lut_f, fd.activations[0]) * 2.0 ** (15 - d.lut_f.q)
+            if d.standard:
+                p = n.pre_frac
+                z = np.arange(-17 * 2**p, 17 * 2**p + 1, dtype=np.int64)
+                got = sigmoid_q15(z, n.table, p - n.table_frac)
+                err = float(np.abs(got - 2**15 / (1 + np.exp(-z * 2.0**-p))).max())
+            else:
+                err = lut_error(d.lut_f, fd.activations[0]) * 2.0 ** (15 - d.lut_f.q)
             worst = max(worst, err)
     return worst
 
@@ -205,7 +194,9 @@ def main() -> None:
         layer = q.lstm_layers[0]
         d = layer.directions[0]
         err = gate_error(q, fm)
-        print(f"| {name} | {layer.pre_frac} | {d.lut_f.n + 1} | {'yes' if d.lut_f.interp else 'no'} | "
+        table = f"standard {len(layer.table)}" if d.standard else str(d.lut_f.n + 1)
+        interp = "yes" if d.standard or d.lut_f.interp else "no"
+        print(f"| {name} | {layer.pre_frac} | {table} | {interp} | "
               f"{err:.2f} | {s.wrong} | {float_score.wrong} | {s.mean_abs_error:.5f} | "
               f"{float(np.abs(pred - float_pred).max()):.4f} |"
               f"  <!-- {time.time() - t:.0f} s -->", flush=True)

@@ -216,6 +216,24 @@ def test_pre_frac_lowered_when_the_bound_needs_it() -> None:
     q.run_int(q.quantize_input(x))  # the simulator's range checks pass
 
 
+def test_zero_weight_rows_do_not_limit_the_shift() -> None:
+    # a hand-built constant-error-carousel unit: R all zero, zero W rows beside a large bias (§6)
+    m = _one_layer(H=1, I=2)
+    d = m.nodes[1].directions[0]
+    w = np.array([[0.0, 30.0], [0.0, 0.0], [0.05, 0.0], [0.0, 0.0]])
+    d = replace(d, w=w, r=np.zeros((4, 1)), b=np.array([-15.0, 20.0, 0.0, 20.0]))
+    m = replace(m, nodes=(m.nodes[0], replace(m.nodes[1], directions=(d,)), m.nodes[2]))
+    x = np.random.default_rng(0).uniform(0, 1, (16, 20, 2)).astype(np.float32)
+    q = quantize(m, x)
+    qd = q.nodes[1].directions[0]
+    assert q.nodes[1].pre_frac == 16
+    assert (qd.mult_h == 0).all() and qd.mult_x[1] == 0 and qd.mult_x[3] == 0
+    assert (qd.shift >= S_MIN).all() and qd.shift[1] < 30  # lowered for the bias 20 only
+    assert qd.bias[1] >> qd.shift[1] == 20 * 2**16  # the bias exactly in Q(16)
+    _, tr = q.run_int(q.quantize_input(x), trace=True)
+    assert (tr["enc"][0].gates[..., 1] == 2**15).all()  # f = 1.0 exactly: the carousel keeps c
+
+
 def test_impossible_model_refused() -> None:
     m = _one_layer(gain=1e6)
     x = np.random.default_rng(0).normal(0, 1e5, (4, 6, 3)).astype(np.float32)

@@ -147,8 +147,9 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     if standard:
         P = min(P, opts["table_frac"] + MAX_TABLE_SHIFT)
     while True:
-        fx = sw * sx * 2.0 ** (P - px)
-        fh = sr * sh * 2.0 ** (P - ph)
+        # a row of zero weights contributes nothing and must not limit the row's shift
+        fx = np.where(wq.any(axis=1), sw * sx * 2.0 ** (P - px), 0.0)
+        fh = np.where(rq.any(axis=1), sr * sh * 2.0 ** (P - ph), 0.0)
         s, mx, mh, bt, tb = _gate_rows(wq, rq, px, ph, fx, fh, bias * 2.0**P)
         pm, psh = multipliers(sp * 2.0 ** (P - k), f"node '{name}' peephole requantization")
         t_ok = (s >= S_MIN).all() and tb.max(initial=0) <= INT32_MAX
