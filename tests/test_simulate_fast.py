@@ -1,28 +1,33 @@
-"""The simulator's fast path (tinylstm/simfast.py) against its checked reference kernels
-(simulate.run_lstm_checked): the same integers exactly, i.e. the same output and the same traced
-pre-activations, gates, cells and hidden states at every step, on every model shape, adversarial
-inputs, variable lengths, int8 and int16 weights, the worst-case models, and with the exact
-fallback of near-ties forced on for a large share of the elements."""
+"""The simulator's fast path (tinylstm/simulate/fast.py, fastplan.py) against its checked reference
+kernels (simulate.checked): the same integers exactly, i.e. the same output and the same traced
+pre-activations, gates, cells and hidden states at every step, on seeded random models covering
+int8 and int16 weights, pre-shifts, peepholes, clip, input_forget, custom gate tables,
+bidirectional and reverse layers, variable lengths and initial states; on the trained example
+models; and a layer whose proof fails runs checked."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
-from test_simulate import SHAPES, data_for, make_model, quantized
+from test_simulate import SHAPES, data_for, quantized, seq_view, vec_view
 
-from tinylstm.fixedpoint import lut_eval, requant, sat
-from tinylstm.ir import SIGMOID, TANH, Activation
+import tinylstm
+from tinylstm.data.dataset import load_dataset, to_model_layout
+from tinylstm.fixedpoint import lut_eval, sat, sigmoid_q15, tanh_q15
+from tinylstm.ir import SIGMOID, TANH, Activation, DenseNode, FloatModel, InputNode, LstmNode, LstmStateNode
+from tinylstm.ir import LstmDirection as FloatDirection
 from tinylstm.qmodel import QuantizedModel
 from tinylstm.quantize.calibration import calibrate
-from tinylstm.quantize.luts import build_lut
+from tinylstm.quantize.luts import build_lut, standard_table
 from tinylstm.quantize.quantizer import quantize
 from tinylstm.simulate import checked as simulate
-from tinylstm.simulate import fast as simfast
 from tinylstm.simulate import fastplan
 
 FIELDS = ("pre", "gates", "c", "h", "valid")
+MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
 
 
 def _run(q: QuantizedModel, x: np.ndarray, lens: np.ndarray | None, checked: bool):
@@ -34,6 +39,15 @@ def _run(q: QuantizedModel, x: np.ndarray, lens: np.ndarray | None, checked: boo
         simulate.CHECKED = old
 
 
+def _same_traces(tf, tc, where: str) -> None:
+    for d, (a, b) in enumerate(zip(tf, tc, strict=True)):
+        for f in FIELDS:
+            u, v = getattr(a, f), getattr(b, f)
+            assert u.dtype == v.dtype and u.shape == v.shape, (where, d, f)
+            bad = [tuple(i) for i in np.argwhere(u != v)[:1]]
+            assert not bad, f"{where}[{d}].{f} first differs at {bad[0]}: {u[bad[0]]} != {v[bad[0]]}"
+
+
 def assert_fast_equals_checked(q: QuantizedModel, x: np.ndarray, lens: np.ndarray | None = None) -> None:
     for layer in q.lstm_layers:  # the fast path is really taken
         assert all(p is not None for p in fastplan.plans(layer)), layer.name
@@ -42,12 +56,20 @@ def assert_fast_equals_checked(q: QuantizedModel, x: np.ndarray, lens: np.ndarra
     assert yf.dtype == yc.dtype and np.array_equal(yf, yc), "output"
     assert tf.keys() == tc.keys()
     for name in tc:
-        for d, (a, b) in enumerate(zip(tf[name], tc[name], strict=True)):
-            for f in FIELDS:
-                u, v = getattr(a, f), getattr(b, f)
-                assert u.dtype == v.dtype and u.shape == v.shape, (name, d, f)
-                bad = [tuple(i) for i in np.argwhere(u != v)[:1]]
-                assert not bad, f"{name}[{d}].{f} first differs at {bad[0]}: {u[bad[0]]} != {v[bad[0]]}"
+        _same_traces(tf[name], tc[name], name)
+
+
+def assert_layer_fast_equals_checked(layer, x: np.ndarray, lens: np.ndarray) -> None:
+    """run_lstm on one layer (any lengths, also on layers whose model has no lengths input)."""
+    assert all(p is not None for p in fastplan.plans(layer)), layer.name
+    yf, hf, cf, tf = simulate.run_lstm(layer, x, lens, trace=True)
+    yc, hc, cc, tc = simulate.run_lstm_checked(layer, x, lens, trace=True)
+    assert np.array_equal(yf, yc)
+    for a, b in zip(hf + cf, hc + cc, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    _same_traces(tf, tc, layer.name)
+    y_none, h2, c2, _ = simulate.run_lstm(layer, x, lens, need_y=False)  # only the final states
+    assert y_none is None and all(np.array_equal(a, b) for a, b in zip(h2 + c2, hc + cc, strict=True))
 
 
 def extreme_inputs(q: QuantizedModel, rows: int, steps: int, seed: int) -> list[np.ndarray]:
@@ -61,48 +83,117 @@ def extreme_inputs(q: QuantizedModel, rows: int, steps: int, seed: int) -> list[
     return [q.input_view.from_canonical(np.ascontiguousarray(x)).astype(np.int8) for x in xs]
 
 
-def _lens(q: QuantizedModel, rng: np.random.Generator, rows: int, steps: int) -> np.ndarray | None:
-    if q.sequence_lens_input is None:
-        return None
-    lens = rng.integers(0, steps + 1, rows).astype(np.int32)
-    lens[:3] = (steps, 0, 1)
+def _lens(rng: np.random.Generator, rows: int, steps: int) -> np.ndarray:
+    lens = rng.integers(0, steps + 1, rows)
+    lens[: min(rows, 3)] = (steps, 0, 1)[: min(rows, 3)]
     return lens
 
 
 # ---------------------------------------------------------------------------------------
-# every model shape, float-calibrated data and adversarial int8 inputs
+# seeded random models
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_fast_equals_checked_on_every_shape(shape: str, seed: int) -> None:
-    m, q = quantized(shape, seed=seed)
-    x, lens = data_for(m, 7)
-    assert_fast_equals_checked(q, q.quantize_input(x), lens)
+HSIG, STANH, SOFTSIGN = Activation("HardSigmoid", 0.2, 0.5), Activation("ScaledTanh", 1.5, 0.7), Activation("Softsign")
+#: (f, g, h) activation triples; UNBOUNDED is unbounded in f or g, so it gets a power-of-two clip (and
+#: Affine slopes small enough that |f| <= 1 on any domain: the quantizer picks a table's output format
+#: from |f| on [-clip, clip], not on the table's wider power-of-two domain, and refuses such tables)
+BOUNDED = [(SIGMOID, TANH, TANH)] * 3 + [(HSIG, STANH, SOFTSIGN), (SIGMOID, TANH, SOFTSIGN),
+                                         (Activation("HardSigmoid", 0.3, 0.2), TANH, TANH)]
+UNBOUNDED = [(SIGMOID, Activation("Affine", 0.01, 0.25), TANH), (Activation("Affine", 0.007, 0.5), TANH, TANH),
+             (SIGMOID, Activation("LeakyRelu", 0.1), TANH), (HSIG, Activation("Relu"), STANH)]
+
+
+def _direction(rng: np.random.Generator, I: int, H: int, reverse: bool, peep: bool, init: bool, acts,
+               gain: float) -> FloatDirection:
+    w = rng.normal(0, gain / np.sqrt(I), (4 * H, I)).astype(np.float32)
+    r = rng.normal(0, gain / np.sqrt(H), (4 * H, H)).astype(np.float32)
+    b = rng.normal(0, 0.5 * gain, 4 * H).astype(np.float32)
+    b[H : 2 * H] += 1.0
+    p = rng.normal(0, 0.5 * gain, (3, H)).astype(np.float32) if peep else None
+    ih = rng.uniform(-0.5, 0.5, (1, H)).astype(np.float32) if init else np.zeros((1, H), np.float32)
+    ic = rng.uniform(-1.5, 1.5, (1, H)).astype(np.float32) if init else np.zeros((1, H), np.float32)
+    return FloatDirection(w, r, b, p, ih, ic, reverse, acts)
+
+
+def random_model(seed: int) -> tuple[FloatModel, dict]:
+    """A random stack of 1-2 LSTM layers (random sizes, directions and attributes) and quantizer
+    options; seed 0 mod 4 gets int8 weights, 1 mod 4 a gain that saturates the gates."""
     rng = np.random.default_rng(seed)
-    for xi in extreme_inputs(q, 6, 12, seed):
-        assert_fast_equals_checked(q, xi, _lens(q, rng, 6, 12))
+    I = int(rng.integers(1, 7))
+    nodes: list = [InputNode("x", I)]
+    lens_input = bool(rng.random() < 0.4)
+    gain = 6.0 if seed % 4 == 1 else float(rng.uniform(0.5, 2.5))
+    src, fin = 0, I
+    for k in range(int(rng.integers(1, 3))):
+        H = int(rng.integers(1, 11))
+        kind = rng.choice(["forward", "reverse", "bidirectional"])
+        unbounded = rng.random() < 0.25
+        acts = UNBOUNDED[rng.integers(len(UNBOUNDED))] if unbounded else BOUNDED[rng.integers(len(BOUNDED))]
+        # unbounded f or g: a power-of-two clip (the table's domain is the clip, its format fits)
+        clip = float(rng.choice([1.0, 2.0, 4.0])) if unbounded else float(rng.uniform(0.5, 6.0)) \
+            if rng.random() < 0.3 else None
+        peep, init = bool(rng.random() < 0.4), bool(rng.random() < 0.4)
+        revs = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}[str(kind)]
+        dirs = tuple(_direction(rng, fin, H, rv, peep, init, acts, gain) for rv in revs)
+        nodes.append(LstmNode(f"l{k}", src, fin, H, dirs, clip=clip, input_forget=bool(rng.random() < 0.3),
+                              sequence_lens_is_input=lens_input))
+        src, fin = len(nodes) - 1, len(dirs) * H
+    head = rng.choice(["h", "c", "seq"])
+    if head == "seq":
+        w = rng.normal(0, 1 / np.sqrt(fin), (2, fin)).astype(np.float32)
+        nodes.append(DenseNode("fc", src, w, np.zeros(2, np.float32), kind="seq"))
+        view = seq_view(2)
+    else:
+        nodes.append(LstmStateNode("y", src, str(head), fin))
+        view = vec_view(fin)
+    model = FloatModel(tuple(nodes), "x", "y", seq_view(I), view, sequence_lens_input="lens" if lens_input else None)
+    opts = {"lstm_weight_bits": 8 if seed % 4 == 0 else 16,
+            "pre_frac": int(rng.choice([16, 16, 12, 18, 10])),
+            "lut_size": int(rng.choice([512, 512, 256, 64, 2048])),
+            "cell_headroom": float(rng.choice([1.0, 1.0, 2.0])),
+            "lut_interp": bool(rng.random() > 0.1)}
+    return model, opts
 
 
-@pytest.mark.parametrize("shape", ["bidir_peep_clip_yh", "input_forget_softmax", "stacked_seq"])
-def test_fast_equals_checked_with_int8_weights(shape: str) -> None:
-    m = make_model(shape, 2)
+@pytest.mark.parametrize("seed", range(48))
+def test_fast_equals_checked_on_random_models(seed: int) -> None:
+    m, opts = random_model(seed)
+    rng = np.random.default_rng(1000 + seed)
+    steps = int(rng.integers(1, 24))
+    x = rng.normal(0, 1.5, (5, steps, m.input_features)).astype(np.float32)
+    lens = rng.integers(1, steps + 1, 5) if m.sequence_lens_input else None
+    q = quantize(m, calibrate(m, x, sequence_lens=lens), **opts)
+    assert_fast_equals_checked(q, q.quantize_input(2 * x), None if lens is None else _lens(rng, 5, steps))
+    for xi in extreme_inputs(q, 4, steps, seed)[seed % 3 :: 2]:
+        assert_fast_equals_checked(q, xi, None if lens is None else _lens(rng, 4, steps))
+    # the last layer alone, with per-row lengths (reverse starts at each row's length, length 0)
+    layer = q.lstm_layers[-1]
+    xl = rng.integers(-128, 128, (6, steps + 3, layer.input_size))
+    assert_layer_fast_equals_checked(layer, xl, _lens(rng, 6, steps + 3))
+
+
+def test_random_models_cover_the_features() -> None:
+    """The seeds above reach every feature the fast path has a branch for."""
+    seen: set[str] = set()
+    for seed in range(48):
+        m, opts = random_model(seed)
+        layers = [n for n in m.nodes if isinstance(n, LstmNode)]
+        seen |= {f"bits{opts['lstm_weight_bits']}", f"interp{opts['lut_interp']}"}
+        for n in layers:
+            seen |= {n.direction, f"if{n.input_forget}", f"clip{n.clip is not None}", f"lens{m.sequence_lens_input}"}
+            for d in n.directions:
+                seen |= {f"peep{d.p is not None}", f"init{bool(d.initial_c.any())}", d.activations[1].name}
+    want = {"bits8", "bits16", "interpFalse", "forward", "reverse", "bidirectional", "ifTrue", "clipTrue",
+            "lenslens", "peepTrue", "initTrue", "Tanh", "ScaledTanh", "Affine", "LeakyRelu", "Relu"}
+    assert want <= seen, want - seen
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_equals_checked_on_every_shape(shape: str) -> None:
+    m, q = quantized(shape, seed=3)
     x, lens = data_for(m, 7)
-    q = quantize(m, calibrate(m, x, sequence_lens=lens), lstm_weight_bits=8)
-    assert all(d.w.dtype == np.int8 for layer in q.lstm_layers for d in layer.directions)
     assert_fast_equals_checked(q, q.quantize_input(x), lens)
-    for xi in extreme_inputs(q, 6, 12, 3):
-        assert_fast_equals_checked(q, xi)
-
-
-@pytest.mark.parametrize("opts", [{"lut_interp": False}, {"pre_frac": 12, "lut_size": 256}, {"cell_headroom": 2.0},
-                                  {"pre_frac": 9, "lut_size": 64, "observer": "mse"}])
-def test_fast_equals_checked_with_quantizer_options(opts: dict) -> None:
-    m = make_model("bidir_peep_clip_yh", 3)
-    x, _ = data_for(m, 7)
-    q = quantize(m, calibrate(m, x), **opts)
-    assert_fast_equals_checked(q, q.quantize_input(x))
-    for xi in extreme_inputs(q, 6, 12, 4)[:3]:
-        assert_fast_equals_checked(q, xi)
+    pre = {layer.name: [(d.pre_x, d.pre_h) for d in layer.directions] for layer in q.lstm_layers}
+    assert all(p > 0 for v in pre.values() for pair in v for p in pair), pre  # pre-shifts in use
 
 
 def test_long_sequences() -> None:
@@ -115,95 +206,85 @@ def test_long_sequences() -> None:
         assert_fast_equals_checked(q, q.quantize_input(x), lens)
 
 
-@pytest.mark.parametrize("shape", ["bidir_peep_clip_yh", "bidir_stacked_tanh_gather", "input_forget_softmax"])
-def test_variable_lengths_on_every_layer(shape: str) -> None:
-    """run_lstm with per-row lengths (padding, reverse starting at each row's length, length 0)
-    on layers whose model has no lengths input: fast path vs checked kernels."""
-    m, q = quantized(shape, seed=1)
-    rng = np.random.default_rng(9)
-    x = q.quantize_input(rng.normal(0, 1, (7, 15, m.input_features)).astype(np.float32)).astype(np.int64)
-    lens = np.array([15, 0, 1, 7, 15, 3, 14])
-    layer = q.lstm_layers[0]
-    assert all(p is not None for p in fastplan.plans(layer))
-    yf, hf, cf, tf = simulate.run_lstm(layer, x, lens, trace=True)
-    yc, hc, cc, tc = simulate.run_lstm_checked(layer, x, lens, trace=True)
-    assert np.array_equal(yf, yc)
-    for a, b in zip(hf + cf, hc + cc, strict=True):
-        assert np.array_equal(a, b)
-    for a, b in zip(tf, tc, strict=True):
-        for f in FIELDS:
-            assert np.array_equal(getattr(a, f), getattr(b, f)), f
-    # without Y (its consumer reads only the final states): same states
-    y_none, h2, c2, _ = simulate.run_lstm(layer, x, lens, need_y=False)
-    assert y_none is None and all(np.array_equal(a, b) for a, b in zip(h2 + c2, hc + cc, strict=True))
-
-
-# ---------------------------------------------------------------------------------------
-# the worst-case arithmetic models (tests/test_worst_case.py)
-# ---------------------------------------------------------------------------------------
 def test_fast_equals_checked_on_worst_case_models() -> None:
-    """Every model at the proof's limits (max weights, fan-in 256 and the int8 limit, peepholes at
-    +-32767, cells at both int16 limits, saturated and clipped gates) runs fast and exactly."""
+    """Every model at the proof's limits (weights at the limits of their type, the largest fan-ins,
+    peepholes at +-32767, cells at both int16 limits, saturated and clipped gates) runs fast and
+    exactly on its adversarial inputs."""
     from test_worst_case import cases
 
-    assert len(cases()) == 11
+    assert len(cases()) >= 11
     for c in cases():
         for x in c.inputs:
             assert_fast_equals_checked(c.qmodel, x)
 
 
 # ---------------------------------------------------------------------------------------
-# the exact fallback of near-ties
+# the trained example models
 # ---------------------------------------------------------------------------------------
-def test_forced_fallback_equals_checked(monkeypatch) -> None:
-    """Thresholds lowered to 0.3: every element with |y - rint(y)| > 0.3 (about 40 %) takes the
-    exact int64 recomputation; the results must not change. Every fallback site is exercised."""
-    calls: dict[str, int] = {}
-
-    def counting(name, fn):
-        def wrapped(*a):
-            calls[name] = calls.get(name, 0) + 1
-            return fn(*a)
-
-        return wrapped
-
-    for name in ("_exact_x", "_exact_h", "_exact_o", "requant"):
-        monkeypatch.setattr(simfast, name, counting(name, getattr(simfast, name)))
-    for shape in ("bidir_peep_clip_yh", "input_forget_softmax", "reverse_lens_init_yc"):
-        m, q = quantized(shape, seed=2)
-        for layer in q.lstm_layers:
-            fastplan._plans[layer] = tuple(
-                dataclasses.replace(p, thr_x=0.3, thr_h=0.3, thr_o=0.3, thr_p=0.3) for p in fastplan.plans(layer))
-        x, lens = data_for(m, 3)
-        calls.clear()
-        assert_fast_equals_checked(q, q.quantize_input(x), lens)
-        assert calls["_exact_x"] >= 1 and calls["_exact_h"] >= 10 and calls["_exact_o"] >= 10, calls
-        sites = calls["_exact_x"] + calls["_exact_h"] + calls["_exact_o"]
-        if shape != "reverse_lens_init_yc":  # peepholes: their own exact site (requant directly)
-            assert calls["requant"] >= sites + 10, calls
-        for layer in q.lstm_layers:
-            del fastplan._plans[layer]
+@pytest.mark.parametrize(("name", "rows"), [("japanese_vowels", 48), ("adding_T100", 24), ("temporal_order_6a", 16),
+                                            ("adding_T400", 6)])
+def test_fast_equals_checked_on_trained_models(name: str, rows: int) -> None:
+    fm = tinylstm.load_onnx(MODELS / f"{name}.onnx")
+    q = quantize(fm, calibrate(fm, load_dataset(MODELS / f"{name}_calib.npz", fm)))
+    test = load_dataset(MODELS / f"{name}_test.npz", fm)
+    seqs = test.sequences[:rows]
+    for _, batch in load_dataset(seqs, fm).groups()[:3]:
+        assert_fast_equals_checked(q, q.quantize_input(to_model_layout(fm, batch)))
+    # the whole subset padded into one batch, with its lengths, through the first layer
+    T = max(len(s) for s in seqs)
+    xp = np.zeros((len(seqs), T, fm.input_features), np.float32)
+    for i, s in enumerate(seqs):
+        xp[i, : len(s)] = s
+    xi = q.input_view.to_canonical(q.quantize_input(to_model_layout(fm, xp))).astype(np.int64)
+    lens = np.array([len(s) for s in seqs])
+    lens[:2] = (0, 1)
+    assert_layer_fast_equals_checked(q.lstm_layers[0], xi, lens)
 
 
-def test_rint_rounds_ties_to_even_and_defers_near_ties() -> None:
-    y = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 3.2, -7.7, 2**30 + 0.5, 0.4999]])
-    want = np.array([[0, 2, 2, 0, -2, 3, -8, 2**30, 0]], dtype=np.float64)
-    r = np.empty_like(y)
-    seen = []
+# ---------------------------------------------------------------------------------------
+# memos and the proof
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("size", "pre_frac", "clip"), [(512, 16, None), (512, 12, 70000), (64, 9, None),
+                                                        (2048, 8, None), (16, 10, 5), (8192, 8, None)])
+def test_standard_memos_equal_the_table_functions(size: int, pre_frac: int, clip: int | None) -> None:
+    """gate_memo equals sigmoid_q15 / tanh_q15 (after clip) at every input, far beyond its ends
+    included; cell_memo equals tanh_q15 at every int16 cell."""
+    table, frac = standard_table(size)
+    layer = type("L", (), {"pre_frac": pre_frac, "table_frac": frac, "table": table, "clip_q": clip})()
+    d = type("D", (), {"standard": True, "cell_frac": pre_frac - 4})()
+    sh = pre_frac - frac
+    rng = np.random.default_rng(size)
+    for which, fn in (("f", sigmoid_q15), ("g", tanh_q15)):
+        L, memo = fastplan.gate_memo(layer, d, which)
+        x = np.concatenate([np.arange(-L - 5000, L + 5000), rng.integers(-(2**31) + 1, 2**31, 5000)])
+        want = fn(sat(x, -clip, clip) if clip is not None else x, table, sh)
+        assert np.array_equal(np.take(memo, x + L, mode="clip"), want), which
+    c = np.arange(-32768, 32768)
+    assert np.array_equal(fastplan.cell_memo(layer, d), tanh_q15(c, table, d.cell_frac - frac))
 
-    def exact(rows, cols):
-        seen.extend(cols.tolist())
-        return np.rint(want[rows, cols]).astype(np.int64)
 
-    simfast._rint(y.copy(), r, 0.49, exact)
-    assert np.array_equal(r, want)
-    assert seen == [0, 1, 2, 3, 4, 7, 8]  # ties and the near-tie went to the exact path
-    r2 = np.empty_like(y)
-    simfast._rint(y.copy(), r2, 0.5, None)  # rint alone: IEEE ties to even
-    assert np.array_equal(r2, want)
+@pytest.mark.parametrize(
+    ("act", "in_frac", "clamp", "interp"),
+    [(SIGMOID, 16, None, True), (TANH, 16, None, True), (TANH, 12, 3000, True), (Activation("HardSigmoid", 0.3, 0.2),
+     13, None, True), (Activation("Softsign"), 14, 40000, True), (SIGMOID, 10, 7, False),
+     (Activation("LeakyRelu", 0.1), 12, 9000, True)],  # the last one: a full (non-symmetric) table
+)
+def test_lut_memos_equal_lut_eval(act: Activation, in_frac: int, clamp: int | None, interp: bool) -> None:
+    lut = build_lut(act, in_frac, limit=4.0 if clamp else float("inf"), interp=interp)
+    layer = type("L", (), {"clip_q": clamp})()
+    d = type("D", (), {"standard": False, "lut_f": lut, "lut_g": lut, "lut_h": lut})()
+    L, memo = fastplan.gate_memo(layer, d, "f")
+    assert memo.dtype in (np.uint16, np.int32) and memo.shape == (2 * L + 1,)
+    rng = np.random.default_rng(0)
+    ends = [-(2**31) + 1, 2**31 - 1]
+    x = np.concatenate([np.arange(-L - 3000, L + 3000), rng.integers(-(2**31), 2**31, 10000), ends])
+    want = lut_eval(sat(x, -clamp, clamp) if clamp is not None else x, lut)
+    assert np.array_equal(np.take(memo, x + L, mode="clip"), want)
+    c = np.arange(-32768, 32768)
+    assert np.array_equal(fastplan.cell_memo(None, d), lut_eval(c, lut))
 
 
-def test_magic_constant_rounds_half_to_even() -> None:
+def test_magic_constant_rounds_half_to_even_and_indexes() -> None:
     y = np.array([0.5, 1.5, 2.5, -2.5, -3.5, 1e9 + 0.5, 2.0**50 + 0.5, -(2.0**50) - 1.5])
     t = y + fastplan.MAGIC
     got = t.view(np.int64) - fastplan.MAGIC_BITS
@@ -211,53 +292,35 @@ def test_magic_constant_rounds_half_to_even() -> None:
     assert np.array_equal(t - fastplan.MAGIC, got.astype(np.float64))
 
 
-# ---------------------------------------------------------------------------------------
-# table memos and requant factors
-# ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("act", "in_frac", "clamp"),
-    [(SIGMOID, 16, None), (TANH, 16, None), (TANH, 12, 3000), (Activation("HardSigmoid", 0.3, 0.2), 13, None),
-     (Activation("Softsign"), 14, 40000), (SIGMOID, 10, 7)],  # the last one: nearest entry, no interpolation
-)
-def test_lut_memo_equals_lut_eval(act: Activation, in_frac: int, clamp: int | None) -> None:
-    lut = build_lut(act, in_frac, limit=4.0 if clamp else float("inf"), interp=clamp != 7)
-    L, memo = fastplan.lut_memo(lut, clamp)
-    assert memo.dtype == np.int32 and memo.shape == (2 * L + 1,)
-    rng = np.random.default_rng(0)
-    ends = [-(2**31) + 1, 2**31 - 1]
-    x = np.concatenate([np.arange(-L - 3000, L + 3000), rng.integers(-(2**31), 2**31, 10000), ends])
-    got = np.take(memo, x + L, mode="clip")
-    want = lut_eval(sat(x, -clamp, clamp) if clamp is not None else x, lut)
-    assert np.array_equal(got, want)
-    cm = fastplan.cell_memo(lut)  # every int16 input
-    c = np.arange(-32768, 32768)
-    assert np.array_equal(cm[c + 32768], lut_eval(c, lut))
-
-
-def test_real_factor_matches_requant_on_exact_products() -> None:
-    rng = np.random.default_rng(1)
-    for _ in range(200):
-        mult, shift = int(rng.integers(2**30, 2**31)), int(rng.integers(0, 63))
-        acc = rng.integers(-(2**20), 2**20, 50)  # |acc * mult| < 2^51: exact in float64
-        y = acc.astype(np.float64) * fastplan.real_factor(mult, shift)
-        assert np.array_equal(np.rint(y).astype(np.int64), requant(acc, mult, shift))
-
-
-# ---------------------------------------------------------------------------------------
-# the proof: refused plans fall back to the checked kernels
-# ---------------------------------------------------------------------------------------
-def test_unproven_layers_run_checked() -> None:
+def test_unproven_layers_run_checked(monkeypatch) -> None:
+    """A plan that cannot be proven is None and the checked kernels run instead: with the same
+    result where nothing overflows, with SimulatorOverflow where something does."""
     _, q = quantized("last_dense")
     layer = q.nodes[1]
     d = layer.directions[0]
+    x = np.random.default_rng(0).integers(-128, 128, (3, 5, layer.input_size))
     assert fastplan.plan_direction(layer, d) is not None
     bad_bias = dataclasses.replace(layer, directions=(dataclasses.replace(d, bias=np.full_like(d.bias, 2**31 - 10)),))
     assert fastplan.plan_direction(bad_bias, bad_bias.directions[0]) is None
-    bad_effb = dataclasses.replace(layer, directions=(dataclasses.replace(d, effb_h=d.effb_h + 1),))
-    assert fastplan.plan_direction(bad_effb, bad_effb.directions[0]) is None  # zp not foldable
-    x = np.random.default_rng(0).integers(-128, 128, (3, 5, layer.input_size))
-    y1, _, _, _ = simulate.run_lstm(bad_effb, x, np.full(3, 5))
-    y2, _, _, _ = simulate.run_lstm_checked(bad_effb, x, np.full(3, 5))
-    assert np.array_equal(y1, y2)
-    with pytest.raises(simulate.SimulatorOverflow, match="z"):
+    with pytest.raises(simulate.SimulatorOverflow, match="t"):
         simulate.run_lstm(bad_bias, x, np.full(3, 5))
+    # memos refused (as for a table too wide to memoise): the checked path, the same integers
+    monkeypatch.setattr(fastplan, "MEMO_LIMIT", 10)
+    fresh = dataclasses.replace(layer)
+    assert fastplan.plans(fresh) == (None,)
+    monkeypatch.setattr(simulate, "run_direction", None)  # the fast loop must not run
+    yf, hf, cf, _ = simulate.run_lstm(fresh, x, np.array([5, 0, 3]))
+    yc, hc, cc, _ = simulate.run_lstm_checked(layer, x, np.array([5, 0, 3]))
+    assert np.array_equal(yf, yc) and all(np.array_equal(a, b) for a, b in zip(hf + cf, hc + cc, strict=True))
+
+
+def test_checked_switch_forces_the_checked_kernels(monkeypatch) -> None:
+    m, q = quantized("stacked_seq")
+    x = q.quantize_input(data_for(m, 2)[0])
+    calls = []
+    real = simulate.run_direction
+    monkeypatch.setattr(simulate, "run_direction", lambda *a, **k: calls.append(1) or real(*a, **k))
+    y_fast = q.run_int(x)
+    assert len(calls) == 2
+    monkeypatch.setattr(simulate, "CHECKED", True)
+    assert np.array_equal(q.run_int(x), y_fast) and len(calls) == 2

@@ -114,3 +114,10 @@ def state_c_bound(mult: Sequence[int], shift: Sequence[int], zero_point: int) ->
     """§11.9: largest ``|zp + requant(c, mult, shift)|`` of a Y_c output over every int16 cell."""
     f = encoded_factors(np.asarray(mult, np.int64), np.asarray(shift, np.int64))
     return float(f.max()) * 32768.0 + 1 + abs(zero_point) if f.size else 0.0
+
+
+def cell_sum_bound(f_max: int, i_max: int, g_max: int, a_fc: int, a_ig: int) -> int:
+    """§11.5: the largest ``|(f c << a_fc) + (i g << a_ig)|`` of the cell update over every int16
+    cell ``|c| <= 2^15``, for gate values ``|f| <= f_max``, ``|i| <= i_max``, ``|g| <= g_max``
+    (int; the C holds it in int64)."""
+    return ((f_max << 15) << a_fc) + ((i_max * g_max) << a_ig)

@@ -65,7 +65,7 @@ from ..qmodel import (
     QuantizedModel,
 )
 from .fast import run_direction
-from .fastplan import MEMO_LIMIT, constant_beyond
+from .fastplan import MEMO_LIMIT, constant_beyond, plans
 
 #: Force the checked reference kernels everywhere (every stored value range-checked, step by
 #: step). Off by default: ``run_lstm`` then takes the fast path wherever ``fastplan.plan_direction``
@@ -312,26 +312,18 @@ def run_lstm(
 
     Runs the fast path (:mod:`.fast`) when its exactness and no-overflow conditions are proven for
     every direction and :data:`CHECKED` is off; otherwise the checked step-by-step kernels."""
-    fast = None  # the fast path follows the v2 spec in a later step
+    fast = None if CHECKED else plans(layer)
     if fast is not None and all(p is not None for p in fast):
         return _run_lstm_fast(layer, fast, x, lens, trace, need_y)
     return run_lstm_checked(layer, x, lens, trace)
 
 
 def _run_lstm_fast(layer: QLstm, fast, x: np.ndarray, lens: np.ndarray, trace: bool, need_y: bool):
-    bsz = x.shape[0]
-    ys, hs, cs, trs = [], [], [], []
-    for d, p in zip(layer.directions, fast, strict=True):
-        h0 = _per_batch(d.initial_h, bsz)
-        c0 = _per_batch(d.initial_c, bsz)
-        r = run_direction(layer, d, p, x, lens, h0, c0, need_y=need_y, trace=trace)
-        ys.append(r.y)
-        hs.append(r.h)
-        cs.append(r.c)
-        if trace:
-            trs.append(LstmTrace(*r.trace))
-    y = np.concatenate(ys, axis=2) if need_y else None
-    return y, hs, cs, trs
+    """``run_lstm`` through :func:`.fast.run_direction`, every direction planned (``fast``)."""
+    rs = [run_direction(layer, d, p, x, lens, _per_batch(d.initial_h, len(x)), _per_batch(d.initial_c, len(x)),
+                        need_y=need_y, trace=trace) for d, p in zip(layer.directions, fast, strict=True)]
+    y = np.concatenate([r.y for r in rs], axis=2) if need_y else None
+    return y, [r.h for r in rs], [r.c for r in rs], [LstmTrace(*r.trace) for r in rs] if trace else []
 
 
 def run_lstm_checked(
