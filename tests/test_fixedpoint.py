@@ -206,6 +206,16 @@ def test_bounded_output_scale() -> None:
     assert lut_error(lut, st) <= 2.0
 
 
+@pytest.mark.parametrize(("alpha", "beta", "limit"), [(0.5, 0.25, 3.01), (0.3, 0.0, 2.1), (1.0, 0.0, 0.9)])
+def test_unbounded_function_with_a_bound_that_is_not_a_power_of_two(alpha: float, beta: float,
+                                                                   limit: float) -> None:
+    # the grid reaches the power-of-two domain past the limit: q must hold those entries too
+    act = Activation("Affine", alpha, beta)
+    lut = build_lut(act, 10, limit=limit, size=64)
+    assert np.abs(lut.table).max() <= 2**15
+    assert lut_error(lut, act, limit=limit) <= 1.0
+
+
 def test_unbounded_or_slow_functions_need_a_bound() -> None:
     with pytest.raises(LutError, match="Softsign"):
         build_lut(Activation("Softsign"), 12)

@@ -110,7 +110,11 @@ def build_lut(
     n = half_segments if sym else 2 * half_segments
     j = np.arange(n + 1, dtype=np.float64)
     xj = j * 2.0**-x_frac if sym else (j - n // 2) * 2.0**-x_frac
-    table = np.rint(_f(act, xj) * 2.0**q).astype(np.int64)
+    fj = _f(act, xj)
+    # the grid reaches past ``limit`` up to the power-of-two domain: its entries must fit too
+    # (an unbounded function, e.g. Affine, with a limit that is not a power of two)
+    q = min(q, output_frac(float(np.max(np.abs(fj)))))
+    table = np.rint(fj * 2.0**q).astype(np.int64)
     if np.max(np.abs(table)) > 2**15:
         raise LutError(f"{act} table exceeds 2^15 (internal)")  # pragma: no cover - q prevents it
     shift = in_frac - x_frac
