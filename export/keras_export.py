@@ -207,7 +207,7 @@ def _check_layers(model: Any) -> tuple[int, set[str]]:
             cell = type(getattr(layer, "cell", None)).__name__
             what = f"RNN({cell})" if kind == "RNN" else kind
             raise UnsupportedModelError(
-                f"{what} layers are not supported; tinylstm exports and imports LSTM layers only",
+                f"{what} layers are not supported; from_keras exports LSTM layers only",
                 node=name, field="layer type",
             )
         if kind == "Masking" or (kind == "Embedding" and getattr(layer, "mask_zero", False)):

@@ -1,11 +1,12 @@
-"""PyTorch ``nn.Module`` with ``nn.LSTM`` layers -> a checked ONNX file tinylstm can import.
+"""PyTorch ``nn.Module`` with ``nn.LSTM`` / ``nn.GRU`` layers -> a checked ONNX file tinylstm can import.
 
 One public function, :func:`from_torch`. It wraps ``torch.onnx.export`` (legacy TorchScript
 path, opset 17, or the dynamo path, opset 18 with an external ``<name>.onnx.data`` file) and
 works around the exporters' known traps in torch 2.13 (see docs/exporters.md):
 
 - the dynamo path freezes the time axis on every export after the first in a process unless
-  ``torch.ops.aten.lstm.input._dispatch_cache`` is cleared first, and on the first
+  the dispatch caches of ``torch.ops.aten.lstm.input`` and ``aten.gru.input`` are cleared
+  first, and on the first
   dynamic-length export after a fixed-length one unless ``torch._dynamo.reset()`` runs:
   both are done before each dynamo export;
 - the dynamo path with ``batch_first=False`` bakes the example length into a ``Reshape``
@@ -75,7 +76,7 @@ def from_torch(
 
     ``example_input`` is one 3-D float tensor ``(batch, time, features)`` when
     ``batch_first`` else ``(time, batch, features)``; ``batch_first=None`` takes the layout
-    of the model's ``nn.LSTM`` layers. The batch axis is always dynamic, the time axis when
+    of the model's ``nn.LSTM`` / ``nn.GRU`` layers. The batch axis is always dynamic, the time axis when
     ``dynamic_time``. An example with batch 1 (or length 1) is repeated to 2 for the export,
     because exporters freeze size-1 axes.
 
@@ -94,7 +95,7 @@ def from_torch(
     unless ``keep_debug_metadata``.
 
     Returns the path of the ``.onnx`` file. Raises :class:`UnsupportedModelError`
-    (``proj_size``, non-LSTM recurrent layers, no LSTM, a layer or op tinylstm cannot
+    (``proj_size``, ``nn.RNN`` layers, no LSTM or GRU, a layer or op tinylstm cannot
     import), :class:`DataError` (example input),
     :class:`OutputPathError`, :class:`ExportError` (export or check failed) and
     :class:`MissingDependencyError` (no torch / onnxscript). Nothing is written on failure.
@@ -169,8 +170,9 @@ def _import_torch() -> Any:
 
 
 def _check_recurrent_layers(torch: Any, model: Any, batch_first: bool | None) -> bool:
-    """Refuse what ONNX's LSTM cannot express; return the LSTMs' common ``batch_first``
-    (or the given one: then the layers may disagree, the model transposes itself)."""
+    """Refuse what ONNX's LSTM and GRU cannot express; return the LSTMs' and GRUs' common
+    ``batch_first`` (or the given one: then the layers may disagree, the model transposes
+    itself)."""
     lstms = []
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.LSTM):
@@ -183,15 +185,18 @@ def _check_recurrent_layers(torch: Any, model: Any, batch_first: bool | None) ->
                     field="proj_size",
                 )
             lstms.append((name, m))
+        elif isinstance(m, torch.nn.GRU):
+            lstms.append((name, m))
         elif isinstance(m, torch.nn.RNNBase):
             raise UnsupportedModelError(
-                f"{type(m).__name__} layers are not supported; tinylstm handles nn.LSTM only",
+                f"{type(m).__name__} layers are not supported; tinylstm handles nn.LSTM and nn.GRU",
                 node=name or "<model>",
                 field="layer type",
             )
     if not lstms:
         raise UnsupportedModelError(
-            "the model has no nn.LSTM layer; tinylstm exports and imports LSTM models",
+            "the model has no nn.LSTM or nn.GRU layer; tinylstm exports and imports LSTM and GRU "
+            "models",
             field="model",
         )
     if batch_first is not None:
@@ -199,7 +204,7 @@ def _check_recurrent_layers(torch: Any, model: Any, batch_first: bool | None) ->
     layouts = {bool(m.batch_first) for _, m in lstms}
     if len(layouts) > 1:
         raise UnsupportedModelError(
-            "the nn.LSTM layers disagree on batch_first "
+            "the nn.LSTM / nn.GRU layers disagree on batch_first "
             f"({', '.join(f'{n}={m.batch_first}' for n, m in lstms)}); pass batch_first= "
             "to say how the model's input is laid out",
             field="batch_first",
@@ -292,15 +297,17 @@ def _export_dynamo(torch: Any, model: Any, x: Any, out: Path, opset: int,
 
 
 def reset_export_caches(torch: Any) -> None:
-    """torch 2.13 keeps two caches across exports that freeze the time axis of the next
-    dynamo export to its example length: the dispatch cache of ``aten.lstm.input`` (keeps
-    the unrolled decomposition instead of the exporter's while_loop one; bites every export
-    after the first) and dynamo's frame cache of the while_loop it traces (bites the first
-    dynamic-time export after a fixed-time one at the same length). Both are cleared; the
-    cost is that functions compiled with ``torch.compile`` in this process recompile."""
-    cache = getattr(torch.ops.aten.lstm.input, "_dispatch_cache", None)
-    if cache is not None:
-        cache.clear()
+    """torch 2.13 keeps caches across exports that freeze the time axis of the next dynamo
+    export to its example length: the dispatch caches of ``aten.lstm.input`` and
+    ``aten.gru.input`` (keep the unrolled decomposition instead of the exporter's while_loop
+    one; bite every export after the first of that layer type) and dynamo's frame cache of
+    the while_loop it traces (bites the first dynamic-time export after a fixed-time one at
+    the same length). All are cleared; the cost is that functions compiled with
+    ``torch.compile`` in this process recompile."""
+    for packet in (torch.ops.aten.lstm, torch.ops.aten.gru):
+        cache = getattr(packet.input, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
     torch._dynamo.reset()
 
 
@@ -343,6 +350,7 @@ def _check_export(torch: Any, model: Any, x: Any, onnx_path: Path, b_axis: int, 
                   shown: tuple[Path, Path]) -> None:
     sess = ort_session(onnx_path, f"the {exporter}", shown)
     feed_name = sess.get_inputs()[0].name
+    hint = _hint(exporter, batch_first, sum(isinstance(m, torch.nn.RNNBase) for m in model.modules()))
     batch, time = int(x.shape[b_axis]), int(x.shape[t_axis])
     other_t = time + max(2, time // 2) if dynamic_time else time
     cases = [("the example shape", x)]
@@ -359,9 +367,9 @@ def _check_export(torch: Any, model: Any, x: Any, onnx_path: Path, b_axis: int, 
         except Exception as e:
             raise ExportError(
                 f"the {exporter} wrote a model that onnxruntime cannot run at {what}: "
-                f"{one_line(e, shown)}{_hint(exporter, batch_first)}"
+                f"{one_line(e, shown)}{hint}"
             ) from e
-        compare_outputs(want, got, what, atol, exporter, "torch", _hint(exporter, batch_first))
+        compare_outputs(want, got, what, atol, exporter, "torch", hint)
 
 
 def _like(torch: Any, x: Any, b_axis: int, t_axis: int, batch: int, time: int, seed: int) -> Any:
@@ -377,11 +385,17 @@ def _like(torch: Any, x: Any, b_axis: int, t_axis: int, batch: int, time: int, s
     return (z * std + mean).to(dtype=x.dtype, device=x.device)
 
 
-def _hint(exporter: str, batch_first: bool) -> str:
+def _hint(exporter: str, batch_first: bool, rnn_modules: int) -> str:
     if exporter.startswith("dynamo") and not batch_first:
         return (
             "; the dynamo exporter of torch 2.13 bakes the example length into a Reshape "
             "when batch_first=False (pytorch#191855): use dynamo=False, a batch_first=True "
             "model, or dynamic_time=False"
+        )
+    if exporter.startswith("dynamo") and rnn_modules > 1:
+        return (
+            "; the dynamo exporter of torch 2.13 bakes the example length into the Reshape "
+            "between two recurrent modules (nn.LSTM / nn.GRU) called one after the other: use "
+            "dynamo=False, one module with num_layers, or dynamic_time=False"
         )
     return ""

@@ -80,6 +80,8 @@ CASES = [
     Config("last_l2bi_bf", "last", layers=2, bidirectional=True, hidden_size=4, seed=31),
     Config("step_softmax_l1_bf", "step_softmax", input_size=5, hidden_size=6, seed=32),
     Config("hn_l2_tm", "hn", layers=2, batch_first=False, seed=33),
+    Config("gru_last_l2bi_bf", "last", layers=2, bidirectional=True, hidden_size=4, seed=34, cell="gru"),
+    Config("gru_lstm_step_tm", "step", batch_first=False, seed=35, cell="gru+lstm"),
 ]
 
 
@@ -127,6 +129,35 @@ def test_dynamo_exports_in_a_row_keep_time_dynamic(tmp_path: Path) -> None:
         assert float(np.max(np.abs(_ort(path, x.numpy()) - _torch(model, x)))) <= ATOL
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
         assert [d.dim_param or d.dim_value for d in dims.shape.dim] == ["batch", "time", 3]
+
+
+@needs_torch
+def test_dynamo_gru_exports_in_a_row_keep_time_dynamic(tmp_path: Path) -> None:
+    """The same trap for nn.GRU: aten.gru.input keeps its own dispatch cache, which froze the
+    time axis of the second GRU export of a process to its example length ([batch, 5, 3])."""
+    for k in range(2):
+        cfg = Config("gru_hn_l1_bf", "hn", seed=48 + k, cell="gru")
+        model = build_model(cfg)
+        path = from_torch(model, make_input(cfg, 2, 5, seed=k), tmp_path / f"m{k}.onnx", dynamo=True)
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
+        assert [d.dim_param or d.dim_value for d in dims.shape.dim] == ["batch", "time", 3]
+        x = make_input(cfg, 3, 11, seed=10 + k)
+        assert float(np.max(np.abs(tinylstm.load_onnx(str(path)).run(x.numpy()) - _torch(model, x)))) <= ATOL
+
+
+@needs_torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_gru_nodes_as_pytorch_writes_them(dynamo: bool, tmp_path: Path) -> None:
+    """Both exporters write nn.GRU as one ONNX GRU per layer with linear_before_reset=1 (PyTorch's
+    candidate gate); the importer keeps it."""
+    cfg = Config("gru_last_l1_bf", "last", seed=36, cell="gru")
+    path = from_torch(build_model(cfg), make_input(cfg, 2, 5, seed=0), tmp_path / "m.onnx", dynamo=dynamo)
+    nodes = [n for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type == "GRU"]
+    assert len(nodes) == 1
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nodes[0].attribute}
+    assert attrs["linear_before_reset"] == 1 and attrs["hidden_size"] == cfg.hidden_size
+    (gru,) = tinylstm.load_onnx(str(path)).gru_layers
+    assert gru.linear_before_reset and gru.direction == "forward"
 
 
 @needs_torch
@@ -184,13 +215,13 @@ def test_proj_size_is_refused(dynamo: bool, tmp_path: Path) -> None:
 
 @needs_torch
 def test_refusals_before_export(tmp_path: Path) -> None:
-    class Gru(torch.nn.Module):
+    class Rnn(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.gru = torch.nn.GRU(3, 4, batch_first=True)
+            self.rnn = torch.nn.RNN(3, 4, batch_first=True)
 
         def forward(self, x):  # type: ignore[no-untyped-def]
-            return self.gru(x)[0]
+            return self.rnn(x)[0]
 
     class Mixed(torch.nn.Module):
         def __init__(self) -> None:
@@ -202,9 +233,10 @@ def test_refusals_before_export(tmp_path: Path) -> None:
             return self.b(self.a(x)[0].transpose(0, 1))[0]
 
     x = torch.randn(2, 5, 3)
-    with pytest.raises(tinylstm.UnsupportedModelError, match="GRU"):
-        from_torch(Gru(), x, tmp_path / "m.onnx")
-    with pytest.raises(tinylstm.UnsupportedModelError, match="no nn.LSTM"):
+    with pytest.raises(tinylstm.UnsupportedModelError, match="RNN layers are not supported") as info:
+        from_torch(Rnn(), x, tmp_path / "m.onnx")
+    assert info.value.node == "rnn" and info.value.field == "layer type"
+    with pytest.raises(tinylstm.UnsupportedModelError, match="no nn.LSTM or nn.GRU"):
         from_torch(torch.nn.Linear(3, 2), x, tmp_path / "m.onnx")
     with pytest.raises(tinylstm.UnsupportedModelError, match="batch_first"):
         from_torch(Mixed(), x, tmp_path / "m.onnx")

@@ -1,4 +1,5 @@
-"""The importer on real PyTorch 2.13 exports (tests/fixtures/torch/, checked in; no torch needed).
+"""The importer on real PyTorch 2.13 exports of nn.LSTM, nn.GRU and mixed stacks (tests/fixtures/torch/,
+checked in; no torch needed).
 
 Each fixture was written by ``tinylstm.export.from_torch`` (legacy and dynamo exporters) and
 stores torch's own outputs at two input shapes (see tests/fixtures/make_torch_fixtures.py).
@@ -74,15 +75,17 @@ def test_dynamic_fixture_keeps_time_dynamic(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(n for n, e in ENTRIES.items()
                                          if e["time_axis"] != "dynamic"))
 def test_fixed_length_fixture_runs_any_length(name: str) -> None:
-    """Dynamo exports of time-major models declare (or bake into a Reshape) the example length:
+    """Dynamo exports of time-major models (and of batch-first models that call two recurrent
+    modules one after the other) declare (or bake into a Reshape) the example length:
     onnxruntime runs them only at it, but their computation does not depend on it. The import
     keeps it as ``export_time`` and runs any length: at the legacy twin's other input (same
     weights, length 8, batch 3) it gives the legacy twin's torch output."""
     model = tinylstm.load_onnx(str(FIXTURES / f"{name}.onnx"))
-    assert model.export_time == ENTRIES[name]["shapes"]["x0"][0]
+    t_axis = 1 if ENTRIES[name]["config"]["batch_first"] else 0
+    assert model.export_time == ENTRIES[name]["shapes"]["x0"][t_axis]
     assert model.fixed_time is None
     assert model.fixed_batch is None
     twin = np.load(FIXTURES / f"{ENTRIES[name]['config_name']}_legacy.npz")
-    assert twin["x1"].shape[0] != model.export_time  # time-major: a different length
+    assert twin["x1"].shape[t_axis] != model.export_time  # a different length
     err = float(np.max(np.abs(model.run(twin["x1"]) - twin["y1"])))
-    assert err <= ATOL, f"|tinylstm - torch| = {err:.3g} at length {twin['x1'].shape[0]}"
+    assert err <= ATOL, f"|tinylstm - torch| = {err:.3g} at length {twin['x1'].shape[t_axis]}"

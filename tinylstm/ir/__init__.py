@@ -7,12 +7,15 @@ from __future__ import annotations
 from .model import FloatModel
 from .nodes import (
     LSTM_ACTIVATIONS,
+    RECURRENT,
     SIGMOID,
     TANH,
     Activation,
     ActivationNode,
     DenseNode,
     FeatureGatherNode,
+    GruDirection,
+    GruNode,
     InputNode,
     LstmDirection,
     LstmNode,
@@ -24,7 +27,7 @@ from .nodes import (
 from .view import SEQ, VEC, Atom, ValueKind, View
 
 __all__ = [
-    "LSTM_ACTIVATIONS", "SEQ", "SIGMOID", "TANH", "VEC", "Activation", "ActivationNode", "Atom", "DenseNode",
-    "FeatureGatherNode", "FloatModel", "InputNode", "LstmDirection", "LstmNode", "LstmStateNode", "Node",
-    "SelectStepNode", "ValueKind", "View", "batch_dependence",
+    "LSTM_ACTIVATIONS", "RECURRENT", "SEQ", "SIGMOID", "TANH", "VEC", "Activation", "ActivationNode", "Atom",
+    "DenseNode", "FeatureGatherNode", "FloatModel", "GruDirection", "GruNode", "InputNode", "LstmDirection",
+    "LstmNode", "LstmStateNode", "Node", "SelectStepNode", "ValueKind", "View", "batch_dependence",
 ]

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .macs import macs_per_step
-from .nodes import LstmNode, Node, SelectStepNode, batch_dependence
+from .nodes import RECURRENT, GruNode, LstmNode, Node, SelectStepNode, batch_dependence
 from .reference import run_float
 from .view import SEQ, View
 
 
 @dataclass(frozen=True, eq=False)
 class FloatModel:
-    """A float LSTM model, ready to run (``run``), inspect or quantize."""
+    """A float LSTM / GRU model, ready to run (``run``), inspect or quantize."""
 
     nodes: tuple[Node, ...]
     input_name: str
@@ -39,6 +39,15 @@ class FloatModel:
         return [n for n in self.nodes if isinstance(n, LstmNode)]
 
     @property
+    def gru_layers(self) -> list[GruNode]:
+        return [n for n in self.nodes if isinstance(n, GruNode)]
+
+    @property
+    def recurrent_layers(self) -> list[LstmNode | GruNode]:
+        """The LSTM and GRU layers, in order."""
+        return [n for n in self.nodes if isinstance(n, RECURRENT)]
+
+    @property
     def input_features(self) -> int:
         return self.nodes[0].features
 
@@ -53,8 +62,8 @@ class FloatModel:
 
     @property
     def causal(self) -> bool:
-        """True when every LSTM runs forward only: the model can stream step by step."""
-        return all(n.direction == "forward" for n in self.lstm_layers) and not any(
+        """True when every LSTM / GRU runs forward only: the model can stream step by step."""
+        return all(n.direction == "forward" for n in self.recurrent_layers) and not any(
             isinstance(n, SelectStepNode) and n.index >= 0 for n in self.nodes
         )
 

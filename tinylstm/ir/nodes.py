@@ -8,7 +8,9 @@ Data flows one way through a short list of nodes. Each node produces one *value*
 Node ``k`` may only read values of nodes ``< k``; node 0 is always :class:`InputNode` and
 the last node produces the model output. Gate order is normalized at import to
 ``i, f, g, o`` (input, forget, cell candidate, output); ONNX's ``i, o, f, c`` never leaks
-past the importer. Peepholes are stored in ``i, f, o`` order.
+past the importer. Peepholes are stored in ``i, f, o`` order. GRU gate rows keep ONNX's order
+``z, r, h`` (update, reset, candidate), which is also Keras's; PyTorch's ``r, z, n`` is
+reordered by its exporters.
 
 How the ONNX input and output tensors map to canonical values is described by a
 :class:`~tinylstm.ir.view.View`; the whole model is :class:`~tinylstm.ir.model.FloatModel`.
@@ -17,14 +19,14 @@ How the ONNX input and output tensors map to canonical values is described by a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
-from .macs import lstm_macs
+from .macs import gru_macs, lstm_macs
 from .view import SEQ, VEC, ValueKind
 
-#: Activations ONNX's LSTM accepts (and onnxruntime executes) in ``activations``.
+#: Activations ONNX's LSTM and GRU accept (and onnxruntime executes) in ``activations``.
 LSTM_ACTIVATIONS = (
     "Sigmoid",
     "Tanh",
@@ -95,6 +97,8 @@ class LstmNode:
     #: lengths are a graph input, passed to ``FloatModel.run(..., sequence_lens=...)``
     sequence_lens_is_input: bool = False
     kind: ValueKind = SEQ
+    #: gate rows per hidden unit; read by :mod:`.macs`
+    gates: ClassVar[int] = 4
 
     @property
     def num_directions(self) -> int:
@@ -124,6 +128,79 @@ class LstmNode:
 
 
 @dataclass(frozen=True, eq=False)
+class GruDirection:
+    """One direction of a GRU layer. Shapes use H = hidden size, I = input size.
+
+    Gate rows are ordered z, r, h (update, reset, candidate): row ``k*H + j`` is unit ``j`` of
+    gate ``k``. Per step (``x`` the input, ``h`` the previous state)::
+
+        z = f(W_z x + R_z h + b_z)        r = f(W_r x + R_r h + b_r)
+        n = g(W_h x + b_h + r * (R_h h + rb_h))   linear_before_reset
+        n = g(W_h x + b_h + R_h (r * h))          otherwise
+        h' = (1 - z) * n + z * h
+
+    with ``clip`` (when set) on the three pre-activations.
+    """
+
+    w: np.ndarray = field(repr=False)  # (3H, I) input weights
+    r: np.ndarray = field(repr=False)  # (3H, H) recurrent weights
+    #: (3H,) z, r: Wb + Rb; h: Wbh, plus Rbh when not linear_before_reset (folded at import)
+    b: np.ndarray = field(repr=False)
+    #: (H,) Rbh inside ``r * (R_h h + rb_h)`` when linear_before_reset; zeros otherwise (folded)
+    rb_h: np.ndarray = field(repr=False)
+    initial_h: np.ndarray = field(repr=False)  # (N0, H) N0 == 1: same for every batch row; else the fixed batch
+    reverse: bool  # processes time from the last valid step to the first
+    activations: tuple[Activation, Activation]  # f (z, r), g (candidate)
+
+
+@dataclass(frozen=True, eq=False)
+class GruNode:
+    """One ONNX GRU node: a sequence in, a sequence ``(B, T, D*H)`` out (directions
+    concatenated on the feature axis, forward first). Steps past a sequence's length are 0;
+    its Y_h is an :class:`LstmStateNode` with ``which="h"``."""
+
+    name: str
+    src: int
+    input_size: int
+    hidden_size: int
+    directions: tuple[GruDirection, ...]
+    clip: float | None = None
+    #: the candidate's recurrent product is taken before the reset gate (PyTorch, Keras reset_after)
+    linear_before_reset: bool = False
+    #: (N0,) int constant lengths, or None: every step valid (unless supplied at run time)
+    sequence_lens: np.ndarray | None = field(default=None, repr=False)
+    #: lengths are a graph input, passed to ``FloatModel.run(..., sequence_lens=...)``
+    sequence_lens_is_input: bool = False
+    kind: ValueKind = SEQ
+    #: gate rows per hidden unit; read by :mod:`.macs`
+    gates: ClassVar[int] = 3
+
+    @property
+    def num_directions(self) -> int:
+        return len(self.directions)
+
+    @property
+    def direction(self) -> str:
+        if len(self.directions) == 2:
+            return "bidirectional"
+        return "reverse" if self.directions[0].reverse else "forward"
+
+    @property
+    def features(self) -> int:
+        return self.num_directions * self.hidden_size
+
+    @property
+    def parameters(self) -> int:
+        extra = self.hidden_size if self.linear_before_reset else 0  # rb_h
+        return sum(d.w.size + d.r.size + d.b.size + extra for d in self.directions)
+
+    @property
+    def macs_per_step(self) -> int:
+        """Weight-matrix MACs per step, 3·H·(I+H) per direction (:mod:`.macs`)."""
+        return gru_macs(self.input_size, self.hidden_size, self.num_directions)
+
+
+@dataclass(frozen=True, eq=False)
 class InputNode:
     """The graph's first input as a canonical sequence value."""
 
@@ -134,11 +211,11 @@ class InputNode:
 
 @dataclass(frozen=True, eq=False)
 class LstmStateNode:
-    """Y_h or Y_c of an LSTM node as a vector ``(B, D*H)``: the state after each
-    direction's last processed step (forward: last valid step; reverse: step 0)."""
+    """Y_h or Y_c of an LSTM node, or Y_h of a GRU node, as a vector ``(B, D*H)``: the state
+    after each direction's last processed step (forward: last valid step; reverse: step 0)."""
 
     name: str
-    src: int  # index of the LstmNode
+    src: int  # index of the LstmNode or GruNode
     which: Literal["h", "c"]
     features: int
     kind: ValueKind = VEC
@@ -204,6 +281,7 @@ class ActivationNode:
 Node = (
     InputNode
     | LstmNode
+    | GruNode
     | LstmStateNode
     | SelectStepNode
     | FeatureGatherNode
@@ -211,18 +289,19 @@ Node = (
     | ActivationNode
 )
 
-
+#: the recurrent layer nodes (an LSTM or a GRU)
+RECURRENT = (LstmNode, GruNode)
 
 
 def batch_dependence(nodes: tuple[Node, ...] | list[Node]) -> list[tuple[str, str, int]]:
-    """``(node, field, rows)`` of the LSTM constants kept per row of a static batch."""
+    """``(node, field, rows)`` of the LSTM / GRU constants kept per row of a static batch."""
     out = []
     for n in nodes:
-        if not isinstance(n, LstmNode):
+        if not isinstance(n, RECURRENT):
             continue
         if n.sequence_lens is not None and n.sequence_lens.shape[0] > 1:
             out.append((n.name, "sequence_lens", int(n.sequence_lens.shape[0])))
-        for what in ("initial_h", "initial_c"):
+        for what in ("initial_h", "initial_c") if isinstance(n, LstmNode) else ("initial_h",):
             rows = max(getattr(d, what).shape[0] for d in n.directions)
             if rows > 1:
                 out.append((n.name, what, rows))

@@ -17,6 +17,8 @@ from .nodes import (
     ActivationNode,
     DenseNode,
     FeatureGatherNode,
+    GruDirection,
+    GruNode,
     InputNode,
     LstmDirection,
     LstmNode,
@@ -30,8 +32,11 @@ if TYPE_CHECKING:
 
 #: observe(node_index, tensor_name, array). Tensor names: "input", "output" (any node);
 #: for LSTM nodes per step and direction d: "pre{d}" (B, 4H) gate pre-activations after
-#: clip, "gates{d}" (B, 4H) after activation, "c{d}" (B, H), "h{d}" (B, H); rows whose
-#: step is past their sequence length are not reported.
+#: clip, "gates{d}" (B, 4H) after activation, "c{d}" (B, H), "h{d}" (B, H); for GRU nodes
+#: "pre{d}" (B, 3H) z, r, h pre-activations after clip, "gates{d}" (B, 3H) after activation,
+#: "rh{d}" (B, H) the candidate's recurrent matrix product (``R_h h + rb_h`` when
+#: linear_before_reset, else ``R_h (r * h)``),
+#: "h{d}" (B, H); rows whose step is past their sequence length are not reported.
 Observer = Callable[[int, str, np.ndarray], None]
 
 
@@ -166,13 +171,75 @@ def lstm_forward(
     return np.concatenate(ys, axis=2), np.concatenate(hs, axis=1), np.concatenate(cs, axis=1)
 
 
+def gru_direction(
+    node: GruNode,
+    d: int,
+    x: np.ndarray,
+    lens: np.ndarray,
+    observe: Callable[[str, np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One GRU direction over a whole batch (equations in :class:`~.nodes.GruDirection`).
+    x: (B, T, I) float64, lens: (B,) int. Returns y (B, T, H) (zero past each length) and
+    h_last (B, H)."""
+    dr: GruDirection = node.directions[d]
+    bsz, steps, _ = x.shape
+    hsz = node.hidden_size
+    h = _per_batch(dr.initial_h, bsz, f"GRU '{node.name}' initial_h").copy()
+    r_zr = dr.r[: 2 * hsz].astype(np.float64)  # (2H, H)
+    r_h = dr.r[2 * hsz :].astype(np.float64)  # (H, H)
+    rb_h = dr.rb_h.astype(np.float64)
+    f_act, g_act = dr.activations
+    y = np.zeros((bsz, steps, hsz))
+    xw = x @ dr.w.astype(np.float64).T + dr.b.astype(np.float64)  # (B, T, 3H), biases folded in
+    rows = np.arange(bsz)
+    for s in range(steps):
+        active = s < lens  # (B,)
+        if not active.any():
+            continue
+        t_idx = np.where(active, lens - 1 - s, 0) if dr.reverse else np.full(bsz, s)
+        pre = xw[rows, t_idx].copy()
+        pre[:, : 2 * hsz] += h @ r_zr.T
+        if node.clip is not None:
+            pre[:, : 2 * hsz] = np.clip(pre[:, : 2 * hsz], -node.clip, node.clip)
+        gz = apply_activation(f_act, pre[:, :hsz])
+        gr = apply_activation(f_act, pre[:, hsz : 2 * hsz])
+        # the candidate's recurrent matrix product, taken before or after the reset gate
+        acc = h @ r_h.T + rb_h if node.linear_before_reset else (gr * h) @ r_h.T
+        pre[:, 2 * hsz :] += gr * acc if node.linear_before_reset else acc
+        if node.clip is not None:
+            pre[:, 2 * hsz :] = np.clip(pre[:, 2 * hsz :], -node.clip, node.clip)
+        gn = apply_activation(g_act, pre[:, 2 * hsz :])
+        h_new = (1.0 - gz) * gn + gz * h
+        h = np.where(active[:, None], h_new, h)
+        y[rows[active], t_idx[active]] = h_new[active]
+        if observe is not None:
+            observe(f"pre{d}", pre[active])
+            observe(f"gates{d}", np.concatenate([gz, gr, gn], axis=1)[active])
+            observe(f"rh{d}", acc[active])
+            observe(f"h{d}", h_new[active])
+    # onnxruntime: a row of length 0 reports a zero final state, not its initial state
+    return y, np.where((lens == 0)[:, None], 0.0, h)
+
+
+def gru_forward(
+    node: GruNode,
+    x: np.ndarray,
+    lens: np.ndarray,
+    observe: Callable[[str, np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All directions: y (B, T, D*H), h_last (B, D*H)."""
+    outs = [gru_direction(node, d, x, lens, observe) for d in range(node.num_directions)]
+    return np.concatenate([o[0] for o in outs], axis=2), np.concatenate([o[1] for o in outs], axis=1)
+
+
 def resolve_lengths(
-    node: LstmNode, batch: int, steps: int, sequence_lens: np.ndarray | None
+    node: LstmNode | GruNode, batch: int, steps: int, sequence_lens: np.ndarray | None
 ) -> np.ndarray:
-    """Per-row valid lengths for one LSTM node, checked against the sequence length."""
+    """Per-row valid lengths for one LSTM or GRU node, checked against the sequence length."""
     if node.sequence_lens_is_input:
         if sequence_lens is None:
-            raise DataError(f"LSTM '{node.name}' needs sequence_lens (a graph input)")
+            op = "GRU" if isinstance(node, GruNode) else "LSTM"
+            raise DataError(f"{op} '{node.name}' needs sequence_lens (a graph input)")
         lens = np.asarray(sequence_lens)
     elif node.sequence_lens is not None:
         lens = node.sequence_lens
@@ -196,12 +263,12 @@ def run_canonical(
 ) -> np.ndarray:
     """Run on a canonical input ``(B, T, F)``; returns the canonical output value."""
     vals: list[np.ndarray] = []
-    finals: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    finals: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     batch, steps = xc.shape[0], xc.shape[1]
     for k, node in enumerate(model.nodes):
         if isinstance(node, InputNode):
             v = xc.astype(np.float64)
-        elif isinstance(node, LstmNode):
+        elif isinstance(node, (LstmNode, GruNode)):
             lens = resolve_lengths(node, batch, steps, sequence_lens)
             cb = None
             if observe is not None:
@@ -209,11 +276,17 @@ def run_canonical(
                 def cb(name: str, a: np.ndarray, _k: int = k) -> None:
                     observe(_k, name, a)
 
-            v, hl, cl = lstm_forward(node, vals[node.src], lens, cb)
-            finals[k] = (hl, cl)
+            if isinstance(node, GruNode):
+                v, hl = gru_forward(node, vals[node.src], lens, cb)
+                finals[k] = (hl, None)
+            else:
+                v, hl, cl = lstm_forward(node, vals[node.src], lens, cb)
+                finals[k] = (hl, cl)
         elif isinstance(node, LstmStateNode):
             hl, cl = finals[node.src]
             v = hl if node.which == "h" else cl
+            if v is None:  # pragma: no cover - the importer gives a GRU no Y_c
+                raise TypeError(f"node '{node.name}': a GRU has no cell state")
         elif isinstance(node, SelectStepNode):
             v = vals[node.src][:, _step(node, steps), :]
         elif isinstance(node, FeatureGatherNode):

@@ -19,6 +19,7 @@ from .nodes import (
     ActivationNode,
     DenseNode,
     FeatureGatherNode,
+    GruNode,
     InputNode,
     LstmNode,
     LstmStateNode,
@@ -47,18 +48,31 @@ def summarize(model: FloatModel) -> dict[str, Any]:
                 clip=n.clip,
                 input_forget=n.input_forget,
                 activations=[[str(a) for a in d.activations] for d in n.directions],
-                sequence_lens=(
-                    "graph input" if n.sequence_lens_is_input
-                    else None if n.sequence_lens is None else [int(v) for v in n.sequence_lens]
-                ),
+                sequence_lens=_lengths(n),
                 initial_h="zeros" if all(not d.initial_h.any() for d in n.directions) else "given",
                 initial_c="zeros" if all(not d.initial_c.any() for d in n.directions) else "given",
                 parameters=n.parameters,
                 macs_per_step=node_macs(n),
                 peephole_mults_per_step=peephole_mults(n),
             )
+        elif isinstance(n, GruNode):
+            row.update(
+                op="GRU",
+                src=n.src,
+                input_size=n.input_size,
+                hidden_size=n.hidden_size,
+                direction=n.direction,
+                linear_before_reset=n.linear_before_reset,
+                clip=n.clip,
+                activations=[[str(a) for a in d.activations] for d in n.directions],
+                sequence_lens=_lengths(n),
+                initial_h="zeros" if all(not d.initial_h.any() for d in n.directions) else "given",
+                parameters=n.parameters,
+                macs_per_step=node_macs(n),
+            )
         elif isinstance(n, LstmStateNode):
-            row.update(op=f"LSTM Y_{n.which}", src=n.src)
+            op = "GRU" if isinstance(model.nodes[n.src], GruNode) else "LSTM"
+            row.update(op=f"{op} Y_{n.which}", src=n.src)
         elif isinstance(n, SelectStepNode):
             row.update(op="SelectStep", src=n.src, step=n.index)
         elif isinstance(n, FeatureGatherNode):
@@ -88,6 +102,12 @@ def summarize(model: FloatModel) -> dict[str, Any]:
         "float32_weight_bytes": 4 * model.parameters,
         "notes": list(model.notes),
     }
+
+
+def _lengths(n: LstmNode | GruNode) -> str | list[int] | None:
+    if n.sequence_lens_is_input:
+        return "graph input"
+    return None if n.sequence_lens is None else [int(v) for v in n.sequence_lens]
 
 
 def _exported_at(inp: dict[str, Any]) -> str:
@@ -130,6 +150,8 @@ def format_summary(s: dict[str, Any]) -> str:
             if r["initial_h"] != "zeros" or r["initial_c"] != "zeros":
                 bits.append(f"initial h={r['initial_h']} c={r['initial_c']}")
             det = ", ".join(bits)
+        elif r["op"] == "GRU":
+            det = _gru_details(r)
         elif r["op"] == "SelectStep":
             det = f"step {r['step']}" + (" (last)" if r["step"] == -1 else "")
         elif r["op"] == "Dense":
@@ -152,6 +174,20 @@ def format_summary(s: dict[str, Any]) -> str:
     for note in s["notes"]:
         lines.append(f"note      {note}")
     return "\n".join(printable(line) for line in lines)
+
+
+def _gru_details(r: dict[str, Any]) -> str:
+    bits = [f"{r['input_size']}->{r['hidden_size']}", r["direction"],
+            f"linear_before_reset={int(r['linear_before_reset'])}"]
+    if r["clip"] is not None:
+        bits.append(f"clip={r['clip']:g}")
+    if r["activations"][0] != ["Sigmoid", "Tanh"] or len(set(map(tuple, r["activations"]))) > 1:
+        bits.append("activations=" + "/".join(",".join(a) for a in r["activations"]))
+    if r["sequence_lens"] is not None:
+        bits.append(f"sequence_lens={r['sequence_lens']}")
+    if r["initial_h"] != "zeros":
+        bits.append(f"initial h={r['initial_h']}")
+    return ", ".join(bits)
 
 
 def _jsonable(v: Any) -> Any:

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..ir import FloatModel, LstmNode, LstmStateNode, Node, View
+from ..ir import RECURRENT, FloatModel, LstmStateNode, Node, View
 from .attrs import INT, attr
 from .checks import check_graph
 from .interpret import Interpreter
@@ -29,7 +29,7 @@ def load_onnx(
     check_weights: bool = True,
     batch_row: int | None = None,
 ) -> FloatModel:
-    """Import an ONNX model holding LSTM layers into the float IR.
+    """Import an ONNX model holding LSTM and/or GRU layers into the float IR.
 
     A static batch or time length of the graph input is a default, not a constraint, wherever
     the graph allows (see :mod:`.static_axes`). ``batch_row``: for a static batch whose rows
@@ -66,16 +66,17 @@ def load_onnx(
             "[time, batch, features] or [batch, time, features]",
             field="input shape",
         )
-    lstms = [n for n in graph.node if n.op_type == "LSTM"]
+    lstms = [n for n in graph.node if n.op_type in ("LSTM", "GRU")]
     if not lstms:
         ops = sorted({n.op_type for n in graph.node})
         raise UnsupportedModelError(
-            f"the model has no LSTM node (ops: {', '.join(ops)}); tinylstm imports LSTM models",
+            f"the model has no LSTM or GRU node (ops: {', '.join(ops)}); tinylstm imports LSTM and GRU "
+            "models",
             field="op_type",
         )
     seq_lens_input = None
     extra = [i.name for i in inputs[1:]]
-    for n in lstms:
+    for n in lstms:  # sequence_lens is input 4 of both ops
         if len(n.input) > 4 and n.input[4] in extra:
             seq_lens_input = n.input[4]
     for name in extra:
@@ -131,10 +132,10 @@ def load_onnx(
             field="batch_row")
 
     nodes, out_index = _prune(interp.nodes, out.value)
-    if not any(isinstance(n, LstmNode) for n in nodes):
+    if not any(isinstance(n, RECURRENT) for n in nodes):
         raise UnsupportedModelError(
-            f"graph output '{graph.output[0].name}' does not depend on any LSTM node; tinylstm "
-            "models the first graph output, which must come from an LSTM",
+            f"graph output '{graph.output[0].name}' does not depend on any LSTM or GRU node; tinylstm "
+            "models the first graph output, which must come from an LSTM or a GRU",
             field="graph.output",
         )
     in_view = View(
@@ -146,7 +147,8 @@ def load_onnx(
     if baked is not None and shape[axes.index("T")] is None:
         notes.insert(0,
             f"node '{baked}' bakes the sequence length {export_time} into the graph (a known PyTorch "
-            "dynamo-export issue with batch_first=False): onnxruntime runs the file only at that length"
+            "dynamo-export issue with batch_first=False or with recurrent modules called one after "
+            "the other): onnxruntime runs the file only at that length"
             + ("; tinylstm runs any length" if in_view.atoms[1].size is None else "")
         )
     if len(graph.output) > 1:
@@ -197,8 +199,8 @@ def _prune(nodes: list[Node], out: int) -> tuple[list[Node], int]:
         if hasattr(n, "src"):
             n = replace(n, src=remap[n.src])  # type: ignore[arg-type]
         result.append(n)
-    # an LstmStateNode must follow its LSTM; both are kept by construction
+    # an LstmStateNode must follow its LSTM / GRU; both are kept by construction
     for n in result:
         if isinstance(n, LstmStateNode):
-            assert isinstance(result[n.src], LstmNode)
+            assert isinstance(result[n.src], RECURRENT)
     return result, remap[out]

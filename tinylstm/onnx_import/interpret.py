@@ -2,7 +2,7 @@
 
 Every tensor becomes a numpy constant or a :class:`Sym` (a view of an IR value). Ops on
 constants are folded (:mod:`.fold`); ops on Syms are dispatched through the table :data:`OPS`
-to the supported model ops (:mod:`.op_lstm`; dense heads and activations, :mod:`.op_heads`) or
+to the supported model ops (:mod:`.op_lstm`, :mod:`.op_gru`; dense heads and activations, :mod:`.op_heads`) or
 glue that only moves data (:mod:`.op_views`, :mod:`.op_select`), which becomes a change of view
 or a small data-movement node.
 """
@@ -14,7 +14,7 @@ import onnx
 
 from ..errors import UnsupportedModelError
 from ..ir import VEC, Atom, FeatureGatherNode, InputNode, Node
-from . import op_heads, op_lstm, op_select, op_views
+from . import op_gru, op_heads, op_lstm, op_select, op_views
 from .attrs import node_label
 from .fold import fold
 from .optable import Op
@@ -26,10 +26,12 @@ GLUE_OPS = (
     "Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Gather",
     "Slice", "Shape", "Expand", "Dropout",
 )
-MODEL_OPS = ("LSTM", "Gemm", "MatMul", "Add", "Relu", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+MODEL_OPS = ("LSTM", "GRU", "Gemm", "MatMul", "Add", "Relu", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
              "LeakyRelu", "HardSigmoid", "Elu", "Softsign", "Softplus")
 #: op type -> its handler on model data and the attributes it understands
-OPS: dict[str, Op] = {**op_views.OPS, **op_select.OPS, **op_heads.OPS, **op_lstm.OPS}
+OPS: dict[str, Op] = {**op_views.OPS, **op_select.OPS, **op_heads.OPS, **op_lstm.OPS, **op_gru.OPS}
+#: the recurrent ops: they read sequence_lens, and run even on a constant input (to refuse it)
+RECURRENT_INPUTS = {"LSTM": op_lstm.LSTM_INPUTS, "GRU": op_gru.GRU_INPUTS}
 
 
 class Interpreter:
@@ -116,24 +118,24 @@ class Interpreter:
         ins = [self.value(n, node) for n in node.input]
         for k, (n, v) in enumerate(zip(node.input, ins, strict=True)):
             if isinstance(v, ExtraInput):
-                names = op_lstm.LSTM_INPUTS if node.op_type == "LSTM" else ()
+                names = RECURRENT_INPUTS.get(node.op_type, ())
                 slot = names[k] if k < len(names) else "input"
                 raise UnsupportedModelError(
                     f"graph input '{n}' is used as {slot}; the only graph inputs supported are the "
-                    "model input and LSTM sequence_lens (others must be initializers or constants)",
+                    "model input and LSTM / GRU sequence_lens (others must be initializers or constants)",
                     node=label,
                     field=slot,
                 )
-        if any(isinstance(v, SeqLensInput) for v in ins) and node.op_type != "LSTM":
+        if any(isinstance(v, SeqLensInput) for v in ins) and node.op_type not in RECURRENT_INPUTS:
             raise UnsupportedModelError(
-                f"graph input '{self.seq_lens_input}' may only feed LSTM sequence_lens",
+                f"graph input '{self.seq_lens_input}' may only feed LSTM / GRU sequence_lens",
                 node=label,
             )
         for v in ins:
             if isinstance(v, SymStack) and node.op_type not in ("Gather", "Slice", "Identity"):
                 raise UnsupportedModelError(v.refusal(), node=v.label)
         syms = [v for v in ins if isinstance(v, (Sym, SymStack))]
-        if not syms and node.op_type != "LSTM":
+        if not syms and node.op_type not in RECURRENT_INPUTS:
             outs = fold(node, ins, self.opset)
             for name, val in zip(node.output, outs, strict=False):
                 if name:

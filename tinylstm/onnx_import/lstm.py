@@ -48,7 +48,12 @@ def reorder_gates(a: np.ndarray, hidden: int, axis: int = 0) -> np.ndarray:
     return np.concatenate([parts[k] for k in ONNX_TO_IFGO], axis=axis)
 
 
-def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activation, Activation, Activation]]:
+def parse_activations(node: onnx.NodeProto, num_dir: int,
+                      defaults: tuple[str, ...] = ("Sigmoid", "Tanh", "Tanh"),
+                      slots: str = "f, g, h") -> list[tuple[Activation, ...]]:
+    """``activations`` with ``activation_alpha/beta``: ``len(defaults)`` functions per direction
+    (LSTM: f, g, h; GRU: f, g), each with the alpha/beta it consumes, in order."""
+    per_dir = len(defaults)
     names = attr(node, "activations", STRINGS)
     alphas = attr(node, "activation_alpha", FLOATS, [])
     betas = attr(node, "activation_beta", FLOATS, [])
@@ -59,11 +64,11 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
                 node=node_label(node),
                 field="activation_alpha",
             )
-        names = ["Sigmoid", "Tanh", "Tanh"] * num_dir
-    if len(names) != 3 * num_dir:
+        names = list(defaults) * num_dir
+    if len(names) != per_dir * num_dir:
         raise UnsupportedModelError(
-            f"activations has {len(names)} entries; expected {3 * num_dir} "
-            f"(f, g, h for each of {num_dir} direction(s))",
+            f"activations has {len(names)} entries; expected {per_dir * num_dir} "
+            f"({slots} for each of {num_dir} direction(s))",
             node=node_label(node),
             field="activations",
         )
@@ -104,7 +109,7 @@ def parse_activations(node: onnx.NodeProto, num_dir: int) -> list[tuple[Activati
             node=node_label(node),
             field="activation_alpha",
         )
-    return [tuple(acts[3 * d : 3 * d + 3]) for d in range(num_dir)]  # type: ignore[misc]
+    return [tuple(acts[per_dir * d : per_dir * (d + 1)]) for d in range(num_dir)]
 
 
 def check_attributes(node: onnx.NodeProto) -> None:

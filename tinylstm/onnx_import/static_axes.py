@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..ir import Atom, LstmNode, Node, SelectStepNode, View, batch_dependence
+from ..ir import RECURRENT, Atom, Node, SelectStepNode, View, batch_dependence
 
 
 def relax_static_axes(
@@ -63,7 +63,7 @@ def _time_dependence(nodes: list[Node], time: int) -> tuple[list[Node], str | No
     out: list[Node] = []
     why = None
     for n in nodes:
-        if isinstance(n, LstmNode) and n.sequence_lens is not None:
+        if isinstance(n, RECURRENT) and n.sequence_lens is not None:
             if (n.sequence_lens == time).all():
                 n = replace(n, sequence_lens=None)  # every step valid, at any length
             elif why is None:

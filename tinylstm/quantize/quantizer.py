@@ -70,6 +70,9 @@ def quantize(
     what the function can reach).
     """
     _check_batch_free(float_model)
+    if float_model.gru_layers:  # issue #18 phase 2 builds the integer GRU on the v2 spec
+        raise UnsupportedModelError("integer GRU: not yet (GRU layers run in float only: inspect, FloatModel.run)",
+                                    node=float_model.gru_layers[0].name, field="op_type")
     if not isinstance(calib, Calibration):
         calib = calibrate(float_model, calib, observer=observer, percentile=percentile, progress=progress)
     if not MIN_PRE_FRAC <= pre_frac <= 24:
