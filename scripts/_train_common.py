@@ -1,7 +1,7 @@
 """Shared pieces of scripts/train_models.py: the model, training loop, scoring, export.
 
-Every model is ``nn.LSTM(batch_first=True)`` + ``nn.Linear`` on the output of the *last*
-input step. It is always run on unpadded batches (all rows of one length), so "last input
+Every model is ``nn.LSTM(batch_first=True)`` (or ``nn.GRU``) + ``nn.Linear`` on the output of
+the *last* input step. It is always run on unpadded batches (all rows of one length), so "last input
 step" is each row's last valid step: training batches are generated at one length, test
 sets are run per length group (:func:`tinylstm.data.tasks.predict_by_length`).
 """
@@ -35,8 +35,35 @@ class LastStepLstm(nn.Module):
             self.lstm.bias_ih_l0[hidden : 2 * hidden].fill_(forget_bias)
             self.lstm.bias_hh_l0[hidden : 2 * hidden].zero_()
 
+    @property
+    def hidden_size(self) -> int:
+        return self.lstm.hidden_size
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+class LastStepGru(nn.Module):
+    """x (batch, time, n_in) -> GRU(hidden) -> Linear on step -1 -> (batch, n_out).
+
+    ``update_bias`` initialises the update gate's bias (torch gate rows r, z, n): z near 1
+    keeps the state, the GRU's counterpart of the LSTM's forget bias."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, update_bias: float = 1.0):
+        super().__init__()
+        self.gru = nn.GRU(n_in, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_out)
+        with torch.no_grad():
+            self.gru.bias_ih_l0[hidden : 2 * hidden].fill_(update_bias)
+            self.gru.bias_hh_l0[hidden : 2 * hidden].zero_()
+
+    @property
+    def hidden_size(self) -> int:
+        return self.gru.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x)
         return self.head(out[:, -1])
 
 
@@ -97,7 +124,7 @@ def evaluate(run: Callable[[np.ndarray], np.ndarray], data: TaskData) -> TaskSco
 class Trainer:
     """Adam with gradient clipping; halves the learning rate when validation stalls."""
 
-    model: LastStepLstm
+    model: nn.Module  # LastStepLstm or LastStepGru
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     lr: float
     min_lr: float = 5e-5
@@ -194,7 +221,7 @@ class Trainer:
         return evaluate(torch_runner(self.model), val)
 
 
-def export_onnx(model: LastStepLstm, path: Path, n_in: int) -> None:
+def export_onnx(model: nn.Module, path: Path, n_in: int) -> None:
     """Legacy exporter, opset 17, dynamic batch and time; checked against torch with
     onnxruntime at two lengths other than the example's."""
     model.eval()

@@ -4,9 +4,12 @@
 
 NAME: japanese_vowels_cv (hyper-parameter search on the training split), japanese_vowels,
 temporal_order_6a, adding_T100 (curriculum T = 20 -> 50 -> 100 from
-scratch), adding_T400 (fine-tuned from the adding_T100.onnx in --out, T = 200 -> 400).
+scratch), adding_T400 (fine-tuned from the adding_T100.onnx in --out, T = 200 -> 400),
+adding_gru_T100 and japanese_vowels_gru (the same tasks, recipes and test sets with an
+``nn.GRU`` of the same hidden size: issue #18).
 
-Each model is ``nn.LSTM(batch_first=True)`` + ``nn.Linear`` on the last input step, exported
+Each model is ``nn.LSTM(batch_first=True)`` (``nn.GRU`` for the ``*_gru*`` models) + ``nn.Linear``
+on the last input step, exported
 with the legacy exporter (opset 17, dynamic batch and time). Input ``x`` (batch, time,
 features) float32, output ``y`` (batch, outputs). Run a model on rows of one length only
 (see tinylstm/tasks.py, "Variable lengths and padding").
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _train_common import (  # noqa: E402
+    LastStepGru,
     LastStepLstm,
     Trainer,
     evaluate,
@@ -62,6 +66,7 @@ SEEDS = {
     "adding_T100": {"test": 1100, "val": 2100, "calib": 3100},
     "adding_T400": {"test": 1400, "val": 2400, "calib": 3400},
     "temporal_order_6a": {"test": 1600, "val": 2600, "calib": 3600},
+    "adding_gru_T100": {"test": 1100, "val": 2100, "calib": 3100},  # adding_T100's sets
 }
 
 
@@ -86,7 +91,7 @@ def one_length_batches(
 
 
 def finish(
-    name: str, model: LastStepLstm, n_in: int, out_dir: Path, test: TaskData,
+    name: str, model: LastStepLstm | LastStepGru, n_in: int, out_dir: Path, test: TaskData,
     calib: TaskData, info: dict, test_form: dict,
 ) -> TaskScore:
     """Export, write calib/test/json, score the exported model with onnxruntime.
@@ -123,7 +128,7 @@ def finish(
 
 
 def adding_curriculum(
-    name: str, model: LastStepLstm, trainer: Trainer, stages: list[tuple[int, int, int]],
+    name: str, model: LastStepLstm | LastStepGru, trainer: Trainer, stages: list[tuple[int, int, int]],
     out_dir: Path, minutes: float, *, warmup: int = 0, origin: str,
 ) -> None:
     """Train through ``stages`` of (T, done when validation wrong <= this, max steps), then
@@ -154,7 +159,7 @@ def adding_curriculum(
     seeds = SEEDS[name]
     info = {
         "name": name, "task": "adding", "T": T,
-        "lengths": [T, T + T // 10], "hidden": model.lstm.hidden_size, "outputs": 1,
+        "lengths": [T, T + T // 10], "hidden": model.hidden_size, "outputs": 1,
         "criterion": "|output - target| < 0.04 (Hochreiter & Schmidhuber 1997, exp. 4)",
         "training": {
             "start": origin,
@@ -184,6 +189,17 @@ def train_adding_t100(out_dir: Path, minutes: float) -> None:
     adding_curriculum("adding_T100", model, trainer,
                       [(20, 26, 200_000), (50, 26, 200_000), (100, 0, 95_750)],
                       out_dir, minutes, origin="random init (torch seed 0), forget bias 1")
+
+
+def train_adding_gru_t100(out_dir: Path, minutes: float) -> None:
+    """adding_T100's curriculum and budgets with a GRU(32) from scratch, update-gate bias 1
+    (z near 1 keeps the state, as the LSTM's forget bias does)."""
+    torch.manual_seed(0)
+    model = LastStepGru(2, 32, 1, update_bias=1.0)
+    trainer = Trainer(model, mse, lr=2e-3)
+    adding_curriculum("adding_gru_T100", model, trainer,
+                      [(20, 26, 200_000), (50, 26, 200_000), (100, 0, 95_750)],
+                      out_dir, minutes, origin="random init (torch seed 0), update-gate bias 1")
 
 
 def train_adding_t400(out_dir: Path, minutes: float) -> None:
@@ -243,14 +259,14 @@ JV_EPOCHS, JV_HIDDEN, JV_NOISE = 150, 32, 0.2
 
 def fit_japanese_vowels(
     train: TaskData, *, hidden: int, noise: float, seed: int, epochs: int = JV_EPOCHS,
-    report: TaskData | None = None,
-) -> tuple[LastStepLstm, Trainer]:
+    report: TaskData | None = None, gru: bool = False,
+) -> tuple[LastStepLstm | LastStepGru, Trainer]:
     """Adam 3e-3 halved every 30 epochs; batches of <= 16 utterances of one length; Gaussian
     input noise (std ``noise``) on every training batch. No model selection: the weights
     after the last epoch are kept (``report`` is only printed)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = LastStepLstm(12, hidden, 9, forget_bias=1.0)
+    model = LastStepGru(12, hidden, 9, update_bias=1.0) if gru else LastStepLstm(12, hidden, 9, forget_bias=1.0)
     trainer = Trainer(model, cross_entropy, lr=3e-3)
     groups = [idx for _, idx in tasks.length_groups(train.lengths)]
 
@@ -298,24 +314,25 @@ def japanese_vowels_cv(out_dir: Path, minutes: float) -> None:
                                                      "results": results})
 
 
-def train_japanese_vowels(out_dir: Path, minutes: float) -> None:
+def train_japanese_vowels(out_dir: Path, minutes: float, gru: bool = False) -> None:
     """All 270 training utterances, the hyper-parameters chosen by ``japanese_vowels_cv``;
-    the official 370-utterance test split is scored once, at the end."""
-    name = "japanese_vowels"
+    the official 370-utterance test split is scored once, at the end. ``gru``: the same with
+    an ``nn.GRU`` (hyper-parameters taken over from the LSTM's search, not searched again)."""
+    name = "japanese_vowels_gru" if gru else "japanese_vowels"
     jv = load_japanese_vowels()
     t0 = time.time()
-    model, trainer = fit_japanese_vowels(jv.train, hidden=JV_HIDDEN, noise=JV_NOISE, seed=2)
+    model, trainer = fit_japanese_vowels(jv.train, hidden=JV_HIDDEN, noise=JV_NOISE, seed=2, gru=gru)
     train_score = evaluate(torch_runner(model), jv.train)
     info = {
         "name": name, "task": "JapaneseVowels (UCI; UEA archive), 9 speakers",
-        "lengths": [7, 29], "hidden": JV_HIDDEN, "outputs": 9,
+        "lengths": [7, 29], "hidden": JV_HIDDEN, "outputs": 9, "layer": "GRU" if gru else "LSTM",
         "criterion": "argmax of the 9 outputs (logits) is the speaker (label = speaker - 1)",
         "training": {
             "optimizer": "Adam, grad-norm clip 1.0, lr 3e-3 halved every 30 epochs",
             "loss": "cross-entropy on the last step", "batch": "<= 16, one length per batch",
             "augmentation": f"Gaussian input noise, std {JV_NOISE}",
             "hyperparameters": "hidden size and noise by 5-fold CV on the training split "
-                               "(japanese_vowels_cv.json)",
+                               "(japanese_vowels_cv.json" + (", run with the LSTM)" if gru else ")"),
             "data": "the 270 training utterances; no model selection (last epoch kept)",
             "steps": trainer.steps, "epochs": JV_EPOCHS,
             "seconds": round(time.time() - t0, 1),
@@ -334,6 +351,8 @@ TRAINERS = {
     "temporal_order_6a": train_temporal_order,
     "adding_T100": train_adding_t100,
     "adding_T400": train_adding_t400,  # needs adding_T100.onnx in --out
+    "adding_gru_T100": train_adding_gru_t100,
+    "japanese_vowels_gru": lambda out_dir, minutes: train_japanese_vowels(out_dir, minutes, gru=True),
 }
 
 

@@ -1,6 +1,7 @@
-"""GRU models in float only (issue #18, phase 1): ``inspect`` shows them, the float model runs
-them, and every integer path (``quantize``, ``build``, ``validate --calib``) refuses them on one
-line naming the node, exit 2, nothing written."""
+"""GRU models on the command line (issue #18): ``inspect`` shows them, the float model runs them,
+``quantize`` and ``validate --no-c`` run the integer GRU (phase 2a), and every path to C
+(``generate``, ``build``, ``validate`` with C, ``analyze``) refuses them on one line naming the
+node, exit 2, nothing written (C kernels: phase 2b)."""
 
 from __future__ import annotations
 
@@ -76,11 +77,11 @@ def test_constant_full_length_sequence_lens_is_dropped() -> None:
     assert fm.gru_layers[0].sequence_lens is None and fm.fixed_time is None
 
 
-def test_quantize_refuses_a_gru_naming_the_node() -> None:
+def test_quantize_accepts_a_gru() -> None:
     model = _mixed()
     fm = tinylstm.load_onnx(model)
-    with pytest.raises(tinylstm.UnsupportedModelError, match="node 'gru_1', op_type: integer GRU: not yet"):
-        tinylstm.quantize(fm, [random_input(model, 2, 5)])
+    qm = tinylstm.quantize(fm, [random_input(model, 2, 5)])
+    assert [type(n).__name__ for n in qm.nodes if type(n).__name__ in ("QGru", "QLstm")] == ["QGru", "QLstm"]
 
 
 @pytest.fixture
@@ -101,12 +102,15 @@ def test_cli_inspect_shows_the_gru(files, capsys) -> None:
     assert [r["op"] for r in s["layers"]][1] == "GRU"
 
 
-@pytest.mark.parametrize("command", ["quantize", "build", "validate", "analyze"])
-def test_cli_integer_commands_refuse_on_one_line_and_write_nothing(files, capsys, command: str) -> None:
-    out = files["dir"] / "out"
+@pytest.mark.parametrize("command", ["generate", "build", "validate", "analyze"])
+def test_cli_c_commands_refuse_on_one_line_and_write_nothing(files, capsys, command: str) -> None:
+    tlq = files["dir"] / "m.tlq"
     m, d = str(files["model"]), str(files["data"])
+    assert main(["quantize", m, "--calib", d, "-o", str(tlq)]) == 0
+    capsys.readouterr()
+    out = files["dir"] / "out"
     args = {
-        "quantize": ["quantize", m, "--calib", d, "-o", str(out)],
+        "generate": ["generate", str(tlq), "-o", str(out)],
         "build": ["build", m, "--calib", d, "--data", d, "-o", str(out)],
         "validate": ["validate", m, "--calib", d, "--data", d, "--report", str(out)],
         "analyze": ["analyze", m, "--calib", d],
@@ -114,5 +118,13 @@ def test_cli_integer_commands_refuse_on_one_line_and_write_nothing(files, capsys
     before = sorted(p.name for p in files["dir"].iterdir())
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: node 'gru_1', op_type: integer GRU: not yet"), err
+    assert err.count("\n") == 1 and err.startswith("error: node 'gru_1', op_type: C generation for GRU: not yet"), err
     assert sorted(p.name for p in files["dir"].iterdir()) == before
+
+
+def test_cli_validate_without_c_runs_the_integer_gru(files, capsys) -> None:
+    m, d = str(files["model"]), str(files["data"])
+    assert main(["validate", m, "--calib", d, "--data", d, "--no-c", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["sequences"] == 6 and rep["c"] == [] and rep["int8_vs_float"]["cosine"] > 0.999
+    assert [r["values"] for r in rep["cell_saturation"]["gru_1"]] == [6 * 5 * 5]  # the int16 state

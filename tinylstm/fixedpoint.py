@@ -240,3 +240,10 @@ def tanh_q15(z: ArrayLike, table: np.ndarray, shift: int) -> np.ndarray:
     v = lut_u16(table, 2 * np.minimum(np.abs(z), cap), shift)
     t = ONE_Q15 - ((v + ((1 << s) >> 1)) >> s)
     return np.where(z >= 0, t, -t)
+
+
+def shift_half_up(x: ArrayLike, s: int) -> np.ndarray:
+    """``(x + 2^(s-1)) >> s``: ``x / 2^s`` rounded half up (``tl_shift_half_up``); ``s`` >= 0, 0 is
+    identity. The GRU's narrowings of its int16 state and its gate products (spec §16)."""
+    x = np.asarray(x, dtype=np.int64)
+    return (x + ((1 << s) >> 1)) >> s

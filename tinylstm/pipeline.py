@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .data.dataset import load_dataset
-from .qmodel import QuantizedModel
+from .errors import UnsupportedModelError
+from .qmodel import QGru, QuantizedModel
 from .validate.validation import ValidationReport, validate
 
 
@@ -30,6 +31,15 @@ class BuildResult:
         t = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"wrote {len(self.files)} files to {self.out_dir} ({t})")
         return "\n".join(lines)
+
+
+def check_c_generation(qm: QuantizedModel) -> None:
+    """Refuse, on one line naming the layer, a model the C back end cannot run yet: the integer GRU
+    runs in the simulator (issue #18 phase 2a); its C kernels are phase 2b."""
+    for n in qm.nodes:
+        if isinstance(n, QGru):
+            raise UnsupportedModelError("C generation for GRU: not yet (the integer GRU runs in the simulator: "
+                                        "QuantizedModel.run_int, validate --no-c)", node=n.name, field="op_type")
 
 
 def build(
@@ -76,6 +86,7 @@ def build(
     cal = load_dataset(calib, fm, what="calibration data")
     val = load_dataset(data, fm, what="validation data") if data is not None else cal
     qm = quantize(fm, cal, **(quantize_options or {}))
+    check_c_generation(qm)
     seconds["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     bound_note = None

@@ -95,9 +95,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Emit the C library for an integer model."""
     from ..codegen import generate_c
     from ..codegen.plan import make_plan
+    from ..pipeline import check_c_generation
 
     check_output(args.output, folder=True)
     qm = load_qmodel(args.qmodel)
+    check_c_generation(qm)
     paths = generate_c(qm, args.output, prefix=args.prefix, max_steps=args.max_steps)
     print(f"wrote {len(paths)} files to {args.output}")
     bound = make_plan(qm, args.max_steps).max_steps
@@ -141,6 +143,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         qm = quantize_from_args(args, fm)
     else:
         raise DataError("give --qmodel model.tlq or --calib data.npz")
+    if not args.no_c or args.target:
+        from ..pipeline import check_c_generation
+
+        check_c_generation(qm)
     rep = validate(args.model, qm, args.data, float_model=fm, host_c=not args.no_c,
                    compilers=[c for c in args.compilers.split(",") if c],
                    targets=[t for t in args.target.split(",") if t])
@@ -188,6 +194,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         qm = quantize_from_args(args, load_float(args.model, args.batch_row))
     else:
         qm = load_qmodel(args.model)
+    from ..pipeline import check_c_generation
+
+    check_c_generation(qm)  # the footprint is the C's
     a = analyze(qm, target=args.target)
     print(json.dumps(a, indent=2) if args.json else format_analysis(a))
     return 0

@@ -10,6 +10,8 @@ from .model import QuantizedModel, register_engine
 from .nodes import (
     QDense,
     QFeatureGather,
+    QGru,
+    QGruDirection,
     QInput,
     QLstm,
     QLstmDirection,
@@ -22,7 +24,7 @@ from .nodes import (
 from .tlq import FORMAT_NAME, FORMAT_VERSION
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "QDense", "QFeatureGather", "QInput", "QLstm", "QLstmDirection", "QLstmState",
-    "QNode", "QSelectStep", "QSoftmax", "QTable", "QuantizedModel", "acc_bound", "check_model", "encoded_factors",
-    "log_softmax_bound", "register_engine", "state_c_bound",
+    "FORMAT_NAME", "FORMAT_VERSION", "QDense", "QFeatureGather", "QGru", "QGruDirection", "QInput", "QLstm",
+    "QLstmDirection", "QLstmState", "QNode", "QSelectStep", "QSoftmax", "QTable", "QuantizedModel", "acc_bound",
+    "check_model", "encoded_factors", "log_softmax_bound", "register_engine", "state_c_bound",
 ]

@@ -121,3 +121,25 @@ def cell_sum_bound(f_max: int, i_max: int, g_max: int, a_fc: int, a_ig: int) -> 
     cell ``|c| <= 2^15``, for gate values ``|f| <= f_max``, ``|i| <= i_max``, ``|g| <= g_max``
     (int; the C holds it in int64)."""
     return ((f_max << 15) << a_fc) + ((i_max * g_max) << a_ig)
+
+
+def state_acc_bound(wq: np.ndarray, state_shift: int) -> np.ndarray:
+    """§16 (GRU): ``max |sum_k wq[r, k] v_k|`` over the narrowed int16 state, per row (int64):
+    ``|shift_half_up(h, q)| <= 2^(15 - q)`` for every int16 ``h``, and the reset product
+    ``|shift_half_up(r h, 15 + q)| <= 2^(15 - q)`` for every gate value ``|r| <= 2^15`` (``q >= 1``:
+    both fit int16)."""
+    return np.abs(wq.astype(np.int64)).sum(axis=1) * (1 << (15 - state_shift))
+
+
+def gru_gate_sum_bound(w: np.ndarray, r: np.ndarray, pre_x: int, state_shift: int, mult_x: np.ndarray,
+                       mult_h: np.ndarray, bias: np.ndarray, rbias: np.ndarray) -> np.ndarray:
+    """§16 (GRU): every partial sum of ``t`` per gate row (3H,) int64, over every int8 input,
+    int16 state and gate value: ``|bias| + mul16 bound (x side) + U`` with the recurrent part
+    ``U = |rbias| + mul16 bound (h side)`` (``rbias`` only on the candidate rows; the reset gate's
+    product ``shift_half_up(r u, 15)`` stays within ``U`` for ``|r| <= 2^15``)."""
+    rb = np.zeros(np.asarray(bias).shape[0], np.int64)
+    rbias = np.abs(np.asarray(rbias, np.int64))
+    if rbias.size:
+        rb[-rbias.size:] = rbias
+    return (np.abs(np.asarray(bias, np.int64)) + mul16_bound(widened_acc_bound(w, pre_x), mult_x)
+            + mul16_bound(state_acc_bound(r, state_shift), mult_h) + rb)

@@ -18,21 +18,26 @@ from ..ir import SEQ, VEC, View
 from .bounds import (
     dense_bound,
     gate_sum_bound,
+    gru_gate_sum_bound,
     hidden_bound,
     log_softmax_bound,
     lut_interp_bound,
     lut_value_bound,
     partial_sum_bound,
     pre_activation_bound,
+    state_acc_bound,
     state_c_bound,
     widened_acc_bound,
 )
 from .nodes import (
     MAX_GATE_SHIFT,
     MAX_PRE,
+    MAX_STATE_SHIFT,
+    MIN_STATE_SHIFT,
     S_MIN,
     QDense,
     QFeatureGather,
+    QGru,
     QInput,
     QLstm,
     QLstmState,
@@ -184,7 +189,7 @@ def _check_graph(model: QuantizedModel) -> None:
         if not (math.isfinite(n.scale) and n.scale > 0):
             _fail(where, f"'scale' = {n.scale!r} must be finite and > 0")
         _int_in(n.zero_point, *INT8_RANGE, where, "zero_point")
-        if isinstance(n, QLstm):
+        if isinstance(n, (QLstm, QGru)):
             _int_in(n.hidden_size, 1, MAX_FEATURES, where, "hidden_size")
         _int_in(n.features, 1, MAX_FEATURES, where, "features")
         if isinstance(n, QInput):
@@ -201,9 +206,11 @@ def _check_graph(model: QuantizedModel) -> None:
 def _check_node(n: QNode, src: QNode, where: str) -> None:
     if isinstance(n, QLstm):
         _check_lstm(n, src, where)
+    elif isinstance(n, QGru):
+        _check_gru(n, src, where)
     elif isinstance(n, QLstmState):
-        if not isinstance(src, QLstm):
-            _fail(where, "'src' of an LSTM state must be an LSTM node")
+        if not isinstance(src, (QLstm, QGru)) or (isinstance(src, QGru) and n.which != "h"):
+            _fail(where, "'src' of an LSTM state must be an LSTM node (or a GRU node for its h)")
         if n.features != src.features or n.kind != VEC:
             _fail(where, f"'features' = {n.features} (vec) must equal the LSTM's {src.features}")
         pairs = (n.mult, n.shift)
@@ -282,8 +289,9 @@ def _check_lut(lut: Lut, in_frac: int, where: str, field: str) -> None:
         _fail(where, f"'{field}' interpolation could overflow int32 (§11.4)")
 
 
-def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
-    H, n_in = n.hidden_size, n.input_size
+def _check_recurrent(n: QLstm | QGru, src: QNode, where: str) -> None:
+    """What an LSTM and a GRU layer share: input, directions, P, clip, lengths, the standard table."""
+    n_in = n.input_size
     if src.kind != SEQ or n.kind != SEQ or n_in != src.features:
         _fail(where, f"'input_size' = {n_in} must equal the features of its sequence input ({src.features})")
     if not 1 <= n.num_directions <= 2 or (n.num_directions == 2 and (
@@ -296,7 +304,6 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
         lens = _array(n.sequence_lens, ("int32", "int64"), (None,), where, "sequence_lens")
         if lens.size and (lens.min() < 0 or lens.max() > INT32_MAX):
             _fail(where, "'sequence_lens' must lie in [0, 2^31)")
-    zph = n.zero_point
     if n.input_zero_point != src.zero_point:
         _fail(where, f"'input_zero_point' = {n.input_zero_point} is not the zero point of its input ({src.zero_point})")
     if any(d.standard for d in n.directions):
@@ -305,22 +312,71 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
         _check_standard_table(n.table, n.table_frac, n.pre_frac, where)
     elif n.table is not None:
         _fail(where, "'table' is set but no direction uses it")
+
+
+def _check_gates(d, rows: int, n_in: int, H: int, dw: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The gate rows' weights, multipliers, biases and shifts (§6) of an LSTM or GRU direction."""
+    w = _array(d.w, ("int8", "int16"), (rows, n_in), dw, "w")
+    r = _array(d.r, ("int8", "int16"), (rows, H), dw, "r")
+    _int_in(d.pre_x, 0, MAX_PRE, dw, "pre_x")
+    vec = {f: _array(getattr(d, f), ("int32",), (rows,), dw, f) for f in ("mult_x", "mult_h", "bias", "shift")}
+    for f in ("mult_x", "mult_h"):
+        if vec[f].size and (vec[f].min() < 0 or vec[f].max() >= 2**15):
+            _fail(dw, f"'{f}' must lie in [0, 2^15) (a mul16 multiplier, §6)")
+    if vec["shift"].size and (vec["shift"].min() < S_MIN or vec["shift"].max() > MAX_GATE_SHIFT):
+        _fail(dw, f"'shift' must lie in [{S_MIN}, {MAX_GATE_SHIFT}] (§6)")
+    if w.size and widened_acc_bound(w, d.pre_x).max() > INT32_MAX:
+        _fail(dw, "'w': an int32 accumulator could overflow (§11.1)")
+    return w, r, vec
+
+
+def _check_gru(n: QGru, src: QNode, where: str) -> None:
+    _check_recurrent(n, src, where)
+    H = n.hidden_size
     for k, d in enumerate(n.directions):
         dw = f"{where} direction {k}"
-        w = _array(d.w, ("int8", "int16"), (4 * H, n_in), dw, "w")
-        r = _array(d.r, ("int8", "int16"), (4 * H, H), dw, "r")
-        _int_in(d.pre_x, 0, MAX_PRE, dw, "pre_x")
+        w, r, vec = _check_gates(d, 3 * H, n.input_size, H, dw)
+        _int_in(d.state_shift, MIN_STATE_SHIFT, MAX_STATE_SHIFT, dw, "state_shift")
+        if r.size and state_acc_bound(r, d.state_shift).max() > INT32_MAX:
+            _fail(dw, "'r': an int32 accumulator could overflow (§16)")
+        rb = _array(d.rbias, ("int32",), (H,), dw, "rbias")
+        if not n.linear_before_reset and rb.any():
+            _fail(dw, "'rbias' must be zero without linear_before_reset")
+        _int_in(d.state_frac, *_CELL_FRAC, dw, "state_frac")
+        if not d.standard:
+            if d.lut_g is None:
+                _fail(dw, "custom tables must be given for both f and g")
+            _check_lut(d.lut_f, n.pre_frac, dw, "lut_f")
+            _check_lut(d.lut_g, n.pre_frac, dw, "lut_g")
+        elif d.lut_g is not None:
+            _fail(dw, "a standard direction has no custom tables")
+        k_h, (qf, qg) = d.state_frac, d.gate_q
+        m = max(k_h, qg)
+        if (d.a_h, d.a_n, d.s_u) != (m - k_h, m - qg, qf + m - k_h):
+            _fail(dw, f"update shifts (a_h, a_n, s_u) = {(d.a_h, d.a_n, d.s_u)} do not match state_frac {k_h} "
+                      f"and the tables' q ({qf}, {qg}): expected {(m - k_h, m - qg, qf + m - k_h)}")
+        _multipliers(np.array([d.y_mult]), np.array([d.y_shift]), dw, "y_mult/y_shift")
+        if state_c_bound([d.y_mult], [d.y_shift], n.zero_point) > INT32_MAX:
+            _fail(dw, "the output requantization could overflow int32 (§16)")
+        _array(d.initial_h, ("int16",), (1, H), dw, "initial_h")  # one row: the C runs one sequence
+        tb = gru_gate_sum_bound(w, r, d.pre_x, d.state_shift, vec["mult_x"], vec["mult_h"], vec["bias"], rb)
+        if tb.size and tb.max() > INT32_MAX:
+            _fail(dw, "the gate sums t could overflow int32 (§16)")
+        zb = pre_activation_bound(tb, vec["shift"], None, rb[:0], rb[:0])
+        if zb.size and zb.max() > INT32_MAX:
+            _fail(dw, "gate pre-activations could overflow int32 (§16)")
+
+
+def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
+    _check_recurrent(n, src, where)
+    H, n_in = n.hidden_size, n.input_size
+    zph = n.zero_point
+    for k, d in enumerate(n.directions):
+        dw = f"{where} direction {k}"
+        w, r, vec = _check_gates(d, 4 * H, n_in, H, dw)
         _int_in(d.pre_h, 0, MAX_PRE, dw, "pre_h")
-        row = (4 * H,)
-        vec = {f: _array(getattr(d, f), ("int32",), row, dw, f) for f in ("mult_x", "mult_h", "bias", "shift")}
-        for f in ("mult_x", "mult_h"):
-            if vec[f].size and (vec[f].min() < 0 or vec[f].max() >= 2**15):
-                _fail(dw, f"'{f}' must lie in [0, 2^15) (a mul16 multiplier, §6)")
-        if vec["shift"].size and (vec["shift"].min() < S_MIN or vec["shift"].max() > MAX_GATE_SHIFT):
-            _fail(dw, f"'shift' must lie in [{S_MIN}, {MAX_GATE_SHIFT}] (§6)")
-        for f, m, pre in (("w", w, d.pre_x), ("r", r, d.pre_h)):
-            if m.size and widened_acc_bound(m, pre).max() > INT32_MAX:
-                _fail(dw, f"'{f}': an int32 accumulator could overflow (§11.1)")
+        if r.size and widened_acc_bound(r, d.pre_h).max() > INT32_MAX:
+            _fail(dw, "'r': an int32 accumulator could overflow (§11.1)")
         pm = _array(d.peep_mult, ("int32",), (3,), dw, "peep_mult")
         ps = _array(d.peep_shift, ("int32",), (3,), dw, "peep_shift")
         _multipliers(pm, ps, dw, "peep_mult/peep_shift")

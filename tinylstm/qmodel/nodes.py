@@ -114,9 +114,94 @@ class QLstm:
         return self.num_directions * self.hidden_size
 
 
+#: Smallest and largest right shift narrowing the GRU's int16 state into its recurrent matvec input
+#: (spec §16): at least 1, so that the narrowed state and reset product (|v| <= 2^(15 - q)) fit int16.
+MIN_STATE_SHIFT, MAX_STATE_SHIFT = 1, 15
+
+
+@dataclass(frozen=True, eq=False)
+class QGruDirection:
+    """One direction of an integer GRU layer (H hidden, I input; rows ordered z, r, h), spec §16.
+
+    The state is int16 ``Q(state_frac)``; the recurrent matvec reads it narrowed,
+    ``v_h = shift_half_up(h, state_shift)`` (the candidate rows: ``shift_half_up(r h, 15 + state_shift)``
+    without linear_before_reset). Gate row ``r``: ``t = bias[r] + mul16(acc_x, mult_x[r]) + R[r]``,
+    ``z = t >> shift[r]`` in Q(P), with ``R = mul16(acc_h, mult_h[r])``, or for the candidate rows with
+    linear_before_reset ``R = shift_half_up(r (rbias + mul16(acc_h, mult_h)), 15)``.
+    """
+
+    w: np.ndarray = field(repr=False)  # (3H, I) int16 (or int8) input weights, per-row symmetric
+    r: np.ndarray = field(repr=False)  # (3H, H) int16 (or int8) recurrent weights, per-row symmetric
+    pre_x: int  # px in [0, 7]: the widened input is (x - zp_x) << px
+    state_shift: int  # q in [1, 15]: the recurrent matvec reads the state narrowed by q
+    mult_x: np.ndarray = field(repr=False)  # (3H,) int32 in [0, 2^15): acc_x -> t (mul16)
+    mult_h: np.ndarray = field(repr=False)  # (3H,) int32 in [0, 2^15): acc_h -> t (mul16)
+    bias: np.ndarray = field(repr=False)  # (3H,) int32: gate bias and rounding terms, units of t
+    shift: np.ndarray = field(repr=False)  # (3H,) int32 in [S_MIN, 30]: z = t >> shift, Q(P)
+    #: (H,) int32: the candidate's recurrent bias inside r * (R_h h + rb_h), units of t times 2^(15 - q_f)
+    #: (linear_before_reset); zeros otherwise
+    rbias: np.ndarray = field(repr=False)
+    state_frac: int  # k: the state h is int16 Q(k)
+    #: custom tables (activations other than sigmoid, tanh), or None: the layer's standard table
+    lut_f: Lut | None  # z, r gates: Q(P) -> Q(q_f)
+    lut_g: Lut | None  # candidate: Q(P) -> Q(q_g)
+    a_h: int  # update: left shift of z * h
+    a_n: int  # update: left shift of (2^q_f - z) * n
+    s_u: int  # update: final rounding shift
+    y_mult: int  # the int16 state Q(k) -> the int8 output
+    y_shift: int
+    initial_h: np.ndarray = field(repr=False)  # (1, H) int16 Q(k): one row, the C runs one sequence at a time
+    reverse: bool
+
+    @property
+    def standard(self) -> bool:
+        """Sigmoid / tanh through the layer's standard table (no custom tables)."""
+        return self.lut_f is None
+
+    @property
+    def gate_q(self) -> tuple[int, int]:
+        """Output fraction bits of the f (z, r) and g (candidate) activations."""
+        if self.standard:
+            return 15, 15
+        return self.lut_f.q, self.lut_g.q  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, eq=False)
+class QGru:
+    """An integer GRU layer: int8 ``(B, T, I)`` in, int8 ``(B, T, D*H)`` out (directions
+    concatenated, forward first, one shared output scale); the state is int16 (spec §16)."""
+
+    name: str
+    src: int
+    input_size: int
+    hidden_size: int
+    directions: tuple[QGruDirection, ...]
+    pre_frac: int  # P: gate pre-activations are int32 Q(P)
+    input_zero_point: int  # zp_x of the int8 input (the widening subtracts it, §5)
+    #: the standard table (as QLstm.table), or None when no direction is standard
+    table: np.ndarray | None = field(repr=False)
+    table_frac: int
+    clip_q: int | None  # saturation of the three pre-activations at +-clip_q, or None
+    linear_before_reset: bool
+    sequence_lens: np.ndarray | None = field(repr=False)  # (N0,) int64 or None
+    sequence_lens_is_input: bool
+    scale: float  # of the int8 output Y
+    zero_point: int
+    kind: ValueKind = SEQ
+
+    @property
+    def num_directions(self) -> int:
+        return len(self.directions)
+
+    @property
+    def features(self) -> int:
+        return self.num_directions * self.hidden_size
+
+
 @dataclass(frozen=True, eq=False)
 class QLstmState:
-    """Y_h (data movement) or Y_c (int16 cell requantized to int8 per direction)."""
+    """Y_h (data movement; of an LSTM or a GRU) or Y_c (an LSTM's int16 cell requantized to int8 per
+    direction)."""
 
     name: str
     src: int
@@ -209,4 +294,4 @@ class QSoftmax:
     kind: ValueKind = VEC
 
 
-QNode = QInput | QLstm | QLstmState | QSelectStep | QFeatureGather | QDense | QTable | QSoftmax
+QNode = QInput | QLstm | QGru | QLstmState | QSelectStep | QFeatureGather | QDense | QTable | QSoftmax

@@ -20,7 +20,19 @@ from ..data.npzfile import read_arrays
 from ..errors import DataError, ModelFormatError, OutputPathError
 from ..fixedpoint import Lut
 from ..ir import Atom, View
-from .nodes import QDense, QFeatureGather, QInput, QLstm, QLstmDirection, QLstmState, QSelectStep, QSoftmax, QTable
+from .nodes import (
+    QDense,
+    QFeatureGather,
+    QGru,
+    QGruDirection,
+    QInput,
+    QLstm,
+    QLstmDirection,
+    QLstmState,
+    QSelectStep,
+    QSoftmax,
+    QTable,
+)
 
 FORMAT_NAME = "tinylstm-qmodel"
 FORMAT_VERSION = 2
@@ -34,6 +46,8 @@ _CLASSES: dict[str, type] = {
         QInput,
         QLstm,
         QLstmDirection,
+        QGru,
+        QGruDirection,
         QLstmState,
         QSelectStep,
         QFeatureGather,

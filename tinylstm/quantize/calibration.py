@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import Dataset, load_dataset
 from ..errors import DataError
-from ..ir import FloatModel, LstmNode
+from ..ir import FloatModel, GruNode, LstmNode
 from ..ir.reference import check_input, run_canonical
 
 OBSERVERS = ("minmax", "percentile", "mse")
@@ -49,7 +49,8 @@ class TensorRange:
 class Calibration:
     """Ranges per ``(node index, tensor name)``. Names: ``"output"`` for every node;
     for LSTM nodes per direction ``d``: ``"pre{d}.i|f|g|o"``, ``"gates{d}"``, ``"c{d}"``,
-    ``"h{d}"`` (see reference.Observer)."""
+    ``"h{d}"``; for GRU nodes ``"pre{d}.z|r|h"``, ``"gates{d}"``, ``"rh{d}"``, ``"h{d}"``
+    (see reference.Observer)."""
 
     observer: str
     percentile: float
@@ -201,7 +202,9 @@ def calibrate(
     keep = observer != "minmax"
     rng = np.random.default_rng(seed)
     stats: dict[tuple[int, str], _Stats] = {}
-    hidden = {k: n.hidden_size for k, n in enumerate(float_model.nodes) if isinstance(n, LstmNode)}
+    # gate rows of each recurrent node: (hidden size, gate names in row order)
+    hidden = {k: (n.hidden_size, "ifgo" if isinstance(n, LstmNode) else "zrh")
+              for k, n in enumerate(float_model.nodes) if isinstance(n, (LstmNode, GruNode))}
 
     def put(key: tuple[int, str], a: np.ndarray) -> None:
         st = stats.get(key)
@@ -211,8 +214,8 @@ def calibrate(
 
     def observe(k: int, name: str, a: np.ndarray) -> None:
         if name.startswith("pre"):
-            h = hidden[k]
-            for gi, g in enumerate("ifgo"):
+            h, gate_names = hidden[k]
+            for gi, g in enumerate(gate_names):
                 put((k, f"{name}.{g}"), a[:, gi * h : (gi + 1) * h])
         else:
             put((k, name), a)

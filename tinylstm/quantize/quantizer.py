@@ -20,6 +20,7 @@ from ..ir import (
     DenseNode,
     FeatureGatherNode,
     FloatModel,
+    GruNode,
     InputNode,
     LstmNode,
     LstmStateNode,
@@ -27,6 +28,7 @@ from ..ir import (
 )
 from ..qmodel import QFeatureGather, QInput, QLstm, QNode, QSelectStep, QuantizedModel
 from .calibration import CalibData, Calibration, Progress, calibrate
+from .gru import quantize_gru
 from .heads import quantize_activation, quantize_dense
 from .lstm import DEFAULT_PRE_FRAC, MIN_PRE_FRAC, cell_frac, quantize_lstm, quantize_lstm_state
 from .luts import standard_table
@@ -70,9 +72,6 @@ def quantize(
     what the function can reach).
     """
     _check_batch_free(float_model)
-    if float_model.gru_layers:  # issue #18 phase 2 builds the integer GRU on the v2 spec
-        raise UnsupportedModelError("integer GRU: not yet (GRU layers run in float only: inspect, FloatModel.run)",
-                                    node=float_model.gru_layers[0].name, field="op_type")
     if not isinstance(calib, Calibration):
         calib = calibrate(float_model, calib, observer=observer, percentile=percentile, progress=progress)
     if not MIN_PRE_FRAC <= pre_frac <= 24:
@@ -107,6 +106,8 @@ def quantize(
             q: QNode = QInput(node.name, node.features, s, zp, kind=node.kind)
         elif isinstance(node, LstmNode):
             q = _with_src(quantize_lstm(node, k, calib, src, layer_opts), src_q)
+        elif isinstance(node, GruNode):
+            q = _with_src(quantize_gru(node, k, calib, src, layer_opts), src_q)
         elif isinstance(node, LstmStateNode):
             lq: QLstm = qnodes[src_q]  # type: ignore[assignment]
             q = quantize_lstm_state(node, k, src_q, lq, calib, opts["range_margin"])

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..qmodel import QInput, QLstm
+from ..qmodel import QGru, QInput, QLstm
+
+
+def _tables(layer, d) -> str:
+    """The gate tables of a direction: the layer's standard table or its custom ones (spec §8)."""
+    if d.standard:
+        return f"standard table {layer.table.shape[0] - 1} segments"
+    luts = [d.lut_f, d.lut_g] + ([d.lut_h] if isinstance(layer, QLstm) else [])
+    return "LUT " + "/".join(str(t.n) for t in luts) + " segments"
 
 
 def quant_summary(qm, fm=None, calib_data=None) -> str:
@@ -15,8 +23,10 @@ def quant_summary(qm, fm=None, calib_data=None) -> str:
         det = ""
         if isinstance(n, QLstm):
             d0 = n.directions[0]
-            det = (f"P={n.pre_frac} cell Q{d0.cell_frac} (|c| < {2.0 ** (15 - d0.cell_frac):g}) "
-                   f"LUT {d0.lut_f.n}/{d0.lut_g.n}/{d0.lut_h.n} segments")
+            det = f"P={n.pre_frac} cell Q{d0.cell_frac} (|c| < {2.0 ** (15 - d0.cell_frac):g}) {_tables(n, d0)}"
+        elif isinstance(n, QGru):
+            d0 = n.directions[0]
+            det = f"P={n.pre_frac} state Q{d0.state_frac} (|h| < {2.0 ** (15 - d0.state_frac):g}) {_tables(n, d0)}"
         kind = type(n).__name__.lstrip("Q") if not isinstance(n, QInput) else "Input"
         name = n.name if len(n.name) <= 28 else "..." + n.name[-25:]
         lines.append(f"{k:>2}  {name:<28} {kind:<12} {n.scale:>11.4g} {n.zero_point:>5}  {det}")

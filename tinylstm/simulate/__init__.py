@@ -3,7 +3,8 @@
 :mod:`.checked` holds the per-step kernels, mirrored by name by the C runtime
 (``lstm_step`` <-> ``tl_lstm_step_s8``), computed in int64 with a check at every point where the C
 stores a value; :mod:`.fast` is the vectorised path for whole test sets (the same integers, its
-exactness conditions checked per layer). Importing this package makes it the engine behind
+exactness conditions checked per layer). The GRU's kernels (``gru_step`` <-> ``tl_gru_step_s8``) are
+:mod:`.gru_checked`, its vectorised path :mod:`.gru_fast`. Importing this package makes it the engine behind
 :meth:`tinylstm.qmodel.QuantizedModel.run_int`.
 """
 
@@ -25,8 +26,9 @@ from .checked import (
     softmax,
     store,
 )
+from .gru_checked import GruTrace, gru_step  # importing it registers the GRU runner with .checked
 
 register_engine(run_int)
 
-__all__ = ["LstmTrace", "SimulatorOverflow", "check_int8_input", "dense", "lstm_cell", "lstm_gates", "lstm_step",
-           "lut", "matvec_acc", "run_canonical_int", "run_int", "softmax", "store"]
+__all__ = ["GruTrace", "LstmTrace", "SimulatorOverflow", "check_int8_input", "dense", "gru_step", "lstm_cell",
+           "lstm_gates", "lstm_step", "lut", "matvec_acc", "run_canonical_int", "run_int", "softmax", "store"]

@@ -11,10 +11,9 @@ Each kernel mirrors one C function of the runtime one-to-one by name:
 ``softmax``                  ``tl_softmax_s8``
 ===========================  =====================
 
-Arithmetic is int64 numpy, vectorized over the batch (Python loops over time only). At each
-point where C stores a value the simulator checks that it fits the C type; a value that does not
-raises :class:`SimulatorOverflow`, an internal error: the overflow proof (§11) or the code is
-wrong. It never wraps silently.
+Arithmetic is int64 numpy, vectorized over the batch (Python loops over time only). At each point where
+C stores a value the simulator checks that it fits the C type; a value that does not raises
+:class:`SimulatorOverflow`, an internal error: the overflow proof (§11) or the code is wrong. It never wraps.
 
 Integer matrix products run through float64 BLAS: every product is < 2^23 in magnitude and
 every partial sum an integer < 2^53, so the result is exact whatever the summation order.
@@ -22,7 +21,7 @@ every partial sum an integer < 2^53, so the result is exact whatever the summati
 ``run_lstm`` runs an LSTM layer through :mod:`.fast` (the same integers with far fewer numpy passes)
 when :func:`.fastplan.plan_direction` proves, from the layer's integers, that no stored value can
 overflow and that its float64 shortcuts are exact; the kernels here are the checked reference
-(forced everywhere by :data:`CHECKED` or ``TINYLSTM_SIM_CHECKED=1``).
+(forced everywhere by :data:`CHECKED` or ``TINYLSTM_SIM_CHECKED=1``). GRU layers: :mod:`.gru_checked`.
 """
 
 from __future__ import annotations
@@ -74,6 +73,7 @@ CHECKED = os.environ.get("TINYLSTM_SIM_CHECKED", "") not in ("", "0")
 
 _RANGES = {"int8": (INT8_MIN, INT8_MAX), "int16": (INT16_MIN, INT16_MAX), "int32": (INT32_MIN, INT32_MAX)}
 _memo: dict[tuple, tuple[int, np.ndarray]] = {}
+LAYERS: dict = {}  # other recurrent layers: integer node class -> run_lstm-like runner (.gru_checked: QGru)
 
 
 def lut(x: np.ndarray, table: Lut) -> np.ndarray:
@@ -408,9 +408,9 @@ def run_canonical_int(
     for k, node in enumerate(model.nodes):
         if isinstance(node, QInput):
             v = xc
-        elif isinstance(node, QLstm):
+        elif isinstance(node, (QLstm, *LAYERS)):
             lens = resolve_lengths(node, bsz, steps, sequence_lens)  # type: ignore[arg-type]
-            v, hs, cs, trs = run_lstm(node, vals[node.src], lens, trace, need_y=k in used)
+            v, hs, cs, trs = LAYERS.get(type(node), run_lstm)(node, vals[node.src], lens, trace, need_y=k in used)
             finals[k] = (hs, cs)
             if trace:
                 traces[node.name] = tuple(trs)
