@@ -7,11 +7,11 @@ Usage: .venv/bin/python bench/fuzz_target.py [--models 60] [--seed 1]
 
 Draws random models with the generator of tests/test_c_fuzz.py (every LSTM attribute the quantizer
 accepts, heads, 8/16-bit weights, odd sizes that exercise the quad padding), builds each one for
-every target (traced, -Os and -O2 alternating; Armv6-M LDRH/MULS kernel on M0+, SMLAD on M4/M55),
+every target (traced, -Os and -O2 alternating; Armv6-M LDRH/LDRB + MULS kernels on M0+, SMLAD on M4/M55),
 runs the random, extreme (all 127 / all -128) inputs of the generator through run() and, for
 causal models, step() under QEMU, and compares with QuantizedModel.run_int(trace=True). Prints
 the counts; exits 1 on any mismatch. ``--fast-only`` keeps only models whose generated C calls
-``tl_lstm_step_fast`` (the Armv7E-M assembly unit loop, the Armv6-M fast C loop).
+``tl_lstm_step_fast`` (every standard-table layer: its C unit loop with SMLAWB gate sums on Armv7E-M).
 Needs arm-none-eabi-gcc and qemu-system-arm.
 """
 

@@ -32,15 +32,16 @@ class ConstData:
         return name
 
     def weights(self, ctype: str, name: str, values: np.ndarray, comment: str) -> str:
-        """LSTM weights: int8_t as they are; int16 as TL_W16(w) words (uint16_t, tl_lstm.h)."""
-        if ctype == "int8_t":
-            return self.array(ctype, name, values, comment)
+        """LSTM weights as the runtime stores them (tl_lstm.h): int8 as TL_W8(w) bytes (int8_t), int16
+        as TL_W16(w) words (uint16_t); both carry a bias on Armv6-M only."""
         flat = np.asarray(values).reshape(-1).astype(np.int64)
-        check_range("int16_t", flat, name)
-        lines = [", ".join(f"TL_W16({int(v)})" for v in flat[i : i + 12]) + "," for i in range(0, flat.size, 12)]
-        self.blocks.append(f"/* {comment}; stored as TL_W16 words */\nstatic const uint16_t {name}[{flat.size}] = {{\n"
+        check_range(ctype, flat, name)
+        macro, stored, per = ("TL_W8", "int8_t", 16) if ctype == "int8_t" else ("TL_W16", "uint16_t", 12)
+        lines = [", ".join(f"{macro}({int(v)})" for v in flat[i : i + per]) + "," for i in range(0, flat.size, per)]
+        self.blocks.append(f"/* {comment}; stored as {macro} values */\n"
+                           f"static const {stored} {name}[{flat.size}] = {{\n"
                            + "\n".join("    " + ln for ln in lines) + "\n};\n")
-        self.fp.const_array("uint16_t", int(flat.size))
+        self.fp.const_array(stored, int(flat.size))
         return name
 
     def table(self, values: np.ndarray, fallback: str, comment: str) -> tuple[str, str]:

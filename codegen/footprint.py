@@ -16,8 +16,8 @@ C_SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4}
 #: 4-byte aligned or packs into 4 bytes, so there is no padding): codegen/runtime/tl_*.h
 STRUCT_SIZES = {
     "tl_lut_t": 20,  # 2 table pointers, n, sym, shift
-    "tl_lstm_unit_t": 88,  # 5 x int32[4], 2 x int8[4]
-    "tl_lstm_params_t": 164,  # 7 pointers, 19 int32 (peep_mult, peep_shift: 3 each), 3 x tl_lut_t
+    "tl_lstm_unit_t": 36,  # int32[4], uint32[4], int8[4]
+    "tl_lstm_params_t": 132,  # 9 pointers, 24 int32 (peep_mult, peep_shift: 3 each)
     "tl_dense_params_t": 36,  # 4 pointers, 5 int32
     "tl_softmax_params_t": 28,  # 2 pointers, 5 int32
 }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..lowering import LoweredLstm, fast_note, lower_lstm, scratch_halves
+from ..lowering import UNIT_FIELDS, LoweredLstm, lower_lstm, scratch_halves
 from ..qmodel import QDense, QFeatureGather, QInput, QLstm, QLstmState, QSoftmax, QTable
 from .cformat import c_int
 from .consts import ConstData
@@ -70,6 +70,13 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
                 f"{'bidirectional' if D == 2 else ('reverse' if n.directions[0].reverse else 'forward')}, "
                 f"gate pre-activations Q({P}) ---- */\n")
     low = md.lowered[k] = lower_lstm(n)
+    consts.text(f"/* step: {low.step} ({low.why}) */\n")
+    table = "0"
+    if n.table is not None:  # the model's standard table: one array, shared by every layer using it
+        table, ttype = consts.table(n.table, "int32_t", f"standard table D[j] = rint(2^16 (1 - sigmoid(j "
+                                    f"2^-{n.table_frac}))), j = 0..{n.table.shape[0] - 1} (spec sec. 8.1)")
+        if ttype != "uint16_t":
+            raise ValueError("standard table outside [0, 65535]")  # internal: entries are <= 2^15
     params = []
     for di, (d, ld) in enumerate(zip(n.directions, low.directions, strict=True)):
         base = f"{nid}_d{di}"
@@ -78,19 +85,27 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
                        f"direction {di}: input weights W (I={I}), quad layout [unit][quad][gate i, f, g, o][4] "
                        f"(tl_lstm.h), {tx[:-2]} per-row scale")
         consts.weights(th, f"{base}_wh", ld.wh, f"direction {di}: recurrent weights R (H={H}), quad layout, {th[:-2]}")
-        lines = ["    {" + ", ".join("{" + ", ".join(c_int(v) for v in ld.units[j][:, col]) + "}" for col in range(7))
-                 + "}," for j in range(H)]
-        consts.text(f"/* direction {di}: per unit, per gate i, f, g, o: effb_x, effb_h, mult_x, mult_h, bias Q({P}), "
-                    f"shift_x - 33, shift_h - 33 */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
+        lines = ["    {" + ", ".join("{" + ", ".join(_unit_int(v, f) for v in ld.units[j][:, col]) + "}"
+                                     for col, f in enumerate(UNIT_FIELDS)) + "}," for j in range(H)]
+        consts.text(f"/* direction {di}: per unit, per gate i, f, g, o: bias B (t units), mult mx | mh << 16, "
+                    f"shift s (z = t >> s, Q({P})) */\nstatic const tl_lstm_unit_t {base}_units[{H}] = {{\n"
                     + "\n".join(lines) + "\n};\n")
         md.fp.const_structs("tl_lstm_unit_t", H)
         peep = "0"
         if d.peep is not None:
             peep = consts.array("int16_t", f"{base}_peep", np.asarray(d.peep).T,
                                 f"direction {di}: peepholes (H={H}, 3) i, f, o, int16 per-gate scale")
+        luts = "0"
+        if not d.standard:
+            luts = f"{base}_luts"
+            inits = [consts.lut(d.lut_f, "f: i, f, o gates:"), consts.lut(d.lut_g, "g: cell candidate:"),
+                     consts.lut(d.lut_h, "h: cell output, cell")]
+            consts.text(f"static const tl_lut_t {luts}[3] = {{\n" + "".join(f"    {t},\n" for t in inits) + "};\n")
+            md.fp.const_structs("tl_lut_t", 3)
         pm = ", ".join(c_int(v) for v in np.asarray(d.peep_mult).reshape(-1))
         ps = ", ".join(c_int(v) for v in np.asarray(d.peep_shift).reshape(-1))
         k_c = d.cell_frac
+        qf, qg, qh = d.gate_q
         params.append(
             "    {\n"
             f"        .input_size = {I},\n"
@@ -99,25 +114,29 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
             f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
             f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
             f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
-            f"        .fast = {ld.fast}, /* TL_LSTM_FAST_*: {fast_note(ld.fast)} */\n"
             "        .w16_encoding = &TL_W16_ENCODING,\n"
             f"        .units = {base}_units,\n"
+            f"        .x_zero_point = {n.input_zero_point},\n"
+            f"        .pre_x = {d.pre_x}, /* (x - zp_x) << pre_x */\n"
+            f"        .h_zero_point = {n.zero_point},\n"
+            f"        .pre_h = {d.pre_h},\n"
             f"        .peep = {peep},\n"
             f"        .peep_mult = {{{pm}}}, /* pq * c: Q({k_c}) -> Q({P}) */\n"
             f"        .peep_shift = {{{ps}}},\n"
             f"        .has_clip = {0 if n.clip_q is None else 1},\n"
             f"        .clip_q = {c_int(n.clip_q or 0)}, /* Q({P}) */\n"
             f"        .input_forget = {int(bool(n.input_forget))},\n"
-            f"        .one_f = {1 << d.lut_f.q}, /* 1.0 in Q({d.lut_f.q}) */\n"
-            f"        .lut_f = {consts.lut(d.lut_f, 'i, f, o gates:')},\n"
-            f"        .lut_g = {consts.lut(d.lut_g, 'cell candidate:')},\n"
-            f"        .lut_h = {consts.lut(d.lut_h, 'cell output, cell')},\n"
-            f"        .a_fc = {d.a_fc}, /* f*c: Q({d.lut_f.q}+{k_c}) << {d.a_fc} */\n"
-            f"        .a_ig = {d.a_ig}, /* i*g: Q({d.lut_f.q}+{d.lut_g.q}) << {d.a_ig} */\n"
+            f"        .table = {table if d.standard else '0'},\n"
+            f"        .table_n = {n.table.shape[0] - 1 if d.standard else 0},\n"
+            f"        .gate_shift = {ld.gate_shift}, /* P - frac */\n"
+            f"        .cell_shift = {ld.cell_shift}, /* k - frac */\n"
+            f"        .luts = {luts},\n"
+            f"        .one_f = {1 << qf}, /* 1.0 in Q({qf}) */\n"
+            f"        .a_fc = {d.a_fc}, /* f*c: Q({qf}+{k_c}) << {d.a_fc} */\n"
+            f"        .a_ig = {d.a_ig}, /* i*g: Q({qf}+{qg}) << {d.a_ig} */\n"
             f"        .s_c = {d.s_c}, /* -> cell Q({k_c}) */\n"
-            f"        .h_mult = {c_int(d.h_mult)}, /* o*h_act(c): Q({d.lut_f.q}+{d.lut_h.q}) -> int8 h */\n"
+            f"        .h_mult = {c_int(d.h_mult)}, /* o*h_act(c): Q({qf}+{qh}) -> int8 h */\n"
             f"        .h_shift = {d.h_shift},\n"
-            f"        .h_zero_point = {n.zero_point},\n"
             "    },"
         )
         md.fp.const_structs("tl_lstm_params_t")
@@ -134,6 +153,11 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
     fid = names.fid(k)
     md.fp.field("int16_t", f"{fid}_c[{D}][{H}]", D * H, f"LSTM {k} cell (D, H), int16, Q(k) per direction")
     md.fp.field("int8_t", f"{fid}_h[{D}][{H}]", D * H, f"LSTM {k} hidden (D, H), int8 (s_h, zp_h = {n.zero_point})")
+
+
+def _unit_int(v: int, field: str) -> str:
+    """One ``tl_lstm_unit_t`` value: the packed multipliers as a uint32_t literal."""
+    return f"{int(v)}u" if field == "mult" else c_int(v)
 
 
 def initial_states(n: QLstm) -> tuple[np.ndarray, np.ndarray]:

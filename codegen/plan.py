@@ -162,6 +162,8 @@ def _check(model: QuantizedModel, live: tuple[int, ...]) -> None:
                             field=what)
                 for lut_name in ("lut_f", "lut_g", "lut_h"):
                     lut = getattr(d, lut_name)
+                    if lut is None:  # the standard table (spec sec. 8.1)
+                        continue
                     if not lut.interp:
                         raise UnsupportedModelError(
                             f"{lut_name} was built with lut_interp=False, a simulator-only "

@@ -3,13 +3,19 @@
 - the primitives (tl_round_shift, tl_requant, tl_div_round, tl_sat8/16, tl_lut_eval) against
   tinylstm/fixedpoint.py on edge values (ties of both parities and signs, extremes, every grid
   point of real tables);
-- the LSTM stage kernels (tl_lstm_gates_s8, tl_lstm_cell_s16) against simulate.lstm_gates /
-  lstm_cell;
+- the LSTM stage kernels (tl_lstm_gates_s8, tl_lstm_cell_s16) and both steps (tl_lstm_step_s8 and,
+  for the standard table, tl_lstm_step_fast) against simulate.lstm_gates / lstm_cell / lstm_step on
+  arbitrary states (int16 and int8 weights, peepholes, clip, coupled gates, custom tables, gate
+  inputs coarser than the standard table's grid);
 - a zoo of whole models (hand-built ONNX covering every LSTM attribute the quantizer accepts, and
   the PyTorch fixtures; many-to-one and many-to-many): the C output AND every LSTM state (h and c
   of every layer and direction, per step) equal ``run_int(..., trace=True)``, through ``run``,
   ``step`` (reset between sequences, state filled with garbage first) and several instances
-  stepped in lock-step; on gcc -O2, clang -O3, gcc -O0 and a clang ASan+UBSan build.
+  stepped in lock-step; on gcc -O2, clang -O3, gcc -O0, a clang ASan+UBSan build, the portable
+  kernels and the Armv6-M arithmetic (-DTL_NO_LONG_MUL) under ASan+UBSan.
+
+The reference is the checked simulator (``simulate.checked.CHECKED``: every stored value
+range-checked, step by step), forced for this module.
 """
 
 from __future__ import annotations
@@ -43,6 +49,14 @@ from tinylstm.simulate import checked as simulate
 
 ROOT = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(missing_reason("gcc") is not None, reason=str(missing_reason("gcc")))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checked_reference():
+    """The checked simulator is the reference of every comparison here."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(simulate, "CHECKED", True)
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,53 +251,98 @@ def test_lut_eval(prims: Path, name: str, lut: Lut) -> None:
 # ---------------------------------------------------------------------------------------------
 _STAGES_C = r"""
 #include <stdio.h>
+#include <string.h>
 #include "model.c"
 
-/* reads n records of x (I), h (H), c (H int16); writes z (4H int32), gates (3H int32), c' (H int16) */
+/* reads records of x (I), h (H), c (H int16); writes z (4H int32), gates (3H int32), c' (H int16) of
+ * the stage kernels, then h' (H int8), c' (H int16) of tl_lstm_step_s8 and of tl_lstm_step_fast
+ * (zeros when the fast step does not apply: no standard table, or a shift below 1) */
 int main(void)
 {
-    static int8_t x[4096], h[4096];
-    static int16_t c[4096];
+    static int8_t x[4096], h[4096], h1[4096];
+    static int16_t c[4096], c0[4096], c1[4096];
     static int32_t z[4 * 4096], g[3 * 4096];
     static int16_t scratch[3 * 4096];
     const tl_lstm_params_t *p = &@PARAMS@;
     const int32_t I = p->input_size, H = p->hidden_size;
+    const int fast = p->table != 0 && p->gate_shift >= 1 && p->cell_shift >= 1;
     while (fread(x, 1u, (size_t)I, stdin) == (size_t)I) {
+        int k;
         if (fread(h, 1u, (size_t)H, stdin) != (size_t)H || fread(c, 2u, (size_t)H, stdin) != (size_t)H) {
             return 3;
         }
+        memcpy(c0, c, sizeof c[0] * (size_t)H);
         tl_lstm_gates_s8(p, x, h, c, z, g, scratch);
         tl_lstm_cell_s16(p, g, c);
         fwrite(z, 4u, (size_t)(4 * H), stdout);
         fwrite(g, 4u, (size_t)(3 * H), stdout);
         fwrite(c, 2u, (size_t)H, stdout);
+        for (k = 0; k < 2; ++k) {
+            memcpy(h1, h, (size_t)H);
+            memcpy(c1, c0, sizeof c[0] * (size_t)H);
+            if (k == 0) {
+                tl_lstm_step_s8(p, x, h1, c1, scratch);
+            } else if (fast) {
+                tl_lstm_step_fast(p, x, h1, c1, scratch);
+            } else {
+                memset(h1, 0, (size_t)H);
+                memset(c1, 0, sizeof c[0] * (size_t)H);
+            }
+            fwrite(h1, 1u, (size_t)H, stdout);
+            fwrite(c1, 2u, (size_t)H, stdout);
+        }
     }
     return 0;
 }
 """
 
 
-@pytest.mark.parametrize("spec", [
-    LstmSpec(input_size=5, hidden_size=7),
-    LstmSpec(input_size=3, hidden_size=6, peepholes=True, clip=0.8, scale=3.0),
-    LstmSpec(input_size=4, hidden_size=5, input_forget=True, activations=("HardSigmoid", "Softsign", "Tanh"),
-             activation_alpha=(0.3,), activation_beta=(0.45,), clip=4.0, peepholes=True),
-], ids=["plain", "peephole-clip", "input_forget-hardsigmoid-softsign"])
-def test_stage_kernels(tmp_path: Path, spec: LstmSpec) -> None:
+STAGE_CASES = [
+    ("plain", LstmSpec(input_size=5, hidden_size=7), {}),
+    ("plain-int8", LstmSpec(input_size=5, hidden_size=7), {"lstm_weight_bits": 8}),
+    ("peephole-clip", LstmSpec(input_size=3, hidden_size=6, peepholes=True, clip=0.8, scale=3.0), {}),
+    ("peephole-clip-int8", LstmSpec(input_size=6, hidden_size=9, peepholes=True, clip=2.5, scale=3.0),
+     {"lstm_weight_bits": 8}),
+    ("input_forget-clip", LstmSpec(input_size=4, hidden_size=5, input_forget=True, clip=1.5, scale=2.0), {}),
+    ("input_forget-hardsigmoid-softsign", LstmSpec(
+        input_size=4, hidden_size=5, input_forget=True, activations=("HardSigmoid", "Softsign", "Tanh"),
+        activation_alpha=(0.3,), activation_beta=(0.45,), clip=4.0, peepholes=True), {}),
+    ("coarse-gates-P8-table8192", LstmSpec(input_size=5, hidden_size=6, peepholes=True, scale=2.0),
+     {"pre_frac": 8, "lut_size": 8192}),
+    ("table16", LstmSpec(input_size=5, hidden_size=6, scale=2.0), {"lut_size": 16}),
+    ("coarse-cell-headroom4096", LstmSpec(input_size=5, hidden_size=6, clip=3.0), {"cell_headroom": 4096.0}),
+    # a small cell: k = 18 > 15, so the cell update shifts i g left (a_ig = 3) instead of f c
+    ("fine-cell-k18", LstmSpec(input_size=5, hidden_size=6, scale=0.05, bias=False), {}),
+]
+
+
+@pytest.mark.parametrize("name,spec,opts", STAGE_CASES, ids=[c[0] for c in STAGE_CASES])
+def test_stage_kernels_and_steps(tmp_path: Path, name: str, spec: LstmSpec, opts: dict) -> None:
+    """Stages and steps on arbitrary x, h, c (int16 cells at their extremes included), every record."""
+    from tinylstm.lowering import STEP_FAST, step_choice
+
     onnx_model = single_lstm_model(spec)
     fm = tinylstm.load_onnx(onnx_model)
-    q = quantize(fm, [random_input(onnx_model, 3, 9, seed=1, scale=2.0)])
+    q = quantize(fm, [random_input(onnx_model, 3, 9, seed=1, scale=2.0)], **opts)
     layer = q.nodes[1]
     d = layer.directions[0]
+    fast = step_choice(layer)[0] == STEP_FAST
+    if name.startswith(("plain", "peephole", "input_forget-clip", "table16", "fine-cell")):
+        assert fast, f"{name} should take the fast step"  # the fast step covers these features
+    if name == "fine-cell-k18":
+        assert d.cell_frac > 15 and d.a_ig > 0 and d.a_fc == 0
     files = dict(runtime_files(), **emit_model(q, "model"))
     params = [ln.split()[3].split("[")[0] for ln in files["model.c"].splitlines()
               if ln.startswith("static const tl_lstm_params_t")][0]
     files["stages.c"] = _STAGES_C.replace("@PARAMS@", params + "[0]")
     write_tree(files, tmp_path / "src")
-    exe = tmp_path / "stages"
+    exes = []
+    # the default build, and the Armv6-M arithmetic (32-bit cell words, 16-bit-half products) in portable C;
     # model.c's public functions are unused in this program: no -Wmissing-prototypes trouble (header declares them)
-    compile_host([tmp_path / "src" / "stages.c", *(tmp_path / "src" / s for s in RUNTIME_SOURCES)],
-                 exe, include_dirs=(tmp_path / "src",), extra_flags=("-Wno-unused-function",))
+    for k, flags in enumerate(((), ("-DTL_PORTABLE", "-DTL_NO_LONG_MUL"))):
+        exes.append(tmp_path / f"stages{k}")
+        compile_host([tmp_path / "src" / "stages.c", *(tmp_path / "src" / s for s in RUNTIME_SOURCES)],
+                     exes[-1], include_dirs=(tmp_path / "src",), extra_flags=("-Wno-unused-function", *flags))
     rng = np.random.default_rng(5)
     n, I, H = 400, layer.input_size, layer.hidden_size
     x = rng.integers(-128, 128, (n, I)).astype(np.int8)
@@ -291,21 +350,37 @@ def test_stage_kernels(tmp_path: Path, spec: LstmSpec) -> None:
     c = rng.integers(-32768, 32768, (n, H)).astype(np.int16)
     x[:40], h[:40], c[:40] = 127, 127, 32767  # extremes
     x[40:80], h[40:80], c[40:80] = -128, -128, -32768
+    c[80:120] = rng.integers(-64, 64, (40, H))  # small cells: the tables' fine end
     blob = b"".join(x[i].tobytes() + h[i].tobytes() + c[i].tobytes() for i in range(n))
-    out = subprocess.run([str(exe)], input=blob, capture_output=True, check=True, timeout=60).stdout
-    rec = 16 * H + 12 * H + 2 * H
-    assert len(out) == n * rec
-    z, gates = simulate.lstm_gates(layer, d, x.astype(np.int64), h.astype(np.int64), c.astype(np.int64))
-    c_new = simulate.lstm_cell(d, gates, c.astype(np.int64))
-    for i in range(n):
+    x64, h64, c64 = x.astype(np.int64), h.astype(np.int64), c.astype(np.int64)
+    z, gates = simulate.lstm_gates(layer, d, x64, h64, c64)
+    c_new = simulate.lstm_cell(d, gates, c64)
+    h_step, c_step, _, _ = simulate.lstm_step(layer, d, x64, h64, c64)
+    assert np.array_equal(c_step, c_new)
+    rec = 16 * H + 12 * H + 2 * H + 2 * 3 * H
+    for exe in exes:
+        out = subprocess.run([str(exe)], input=blob, capture_output=True, check=True, timeout=60).stdout
+        assert len(out) == n * rec
+        _check_stage_records(out, rec, H, fast, z, gates, c_new, h_step, c_step, exe.name)
+
+
+def _check_stage_records(out: bytes, rec: int, H: int, fast: bool, z, gates, c_new, h_step, c_step, build: str) -> None:
+    for i in range(len(out) // rec):
         r = out[i * rec : (i + 1) * rec]
         cz = np.frombuffer(r, np.int32, 4 * H, 0)
         cg = np.frombuffer(r, np.int32, 3 * H, 16 * H)
         cc = np.frombuffer(r, np.int16, H, 28 * H)
-        assert np.array_equal(cz[: 3 * H], z[i, : 3 * H]), f"z of i, f, g differ in record {i}"
-        assert np.array_equal(cz[3 * H :], z[i, 3 * H :]), f"z_o (before its peephole) differs in record {i}"
-        assert np.array_equal(cg, gates[i]), f"gates differ in record {i}"
-        assert np.array_equal(cc, c_new[i]), f"cell differs in record {i}"
+        assert np.array_equal(cz[: 3 * H], z[i, : 3 * H]), f"{build}: z of i, f, g differ in record {i}"
+        assert np.array_equal(cz[3 * H :], z[i, 3 * H :]), f"{build}: z_o (before its peephole) differs in record {i}"
+        assert np.array_equal(cg, gates[i]), f"{build}: gates differ in record {i}"
+        assert np.array_equal(cc, c_new[i]), f"{build}: cell differs in record {i}"
+        for k, step in enumerate(("tl_lstm_step_s8", "tl_lstm_step_fast")):
+            if k == 1 and not fast:
+                continue
+            off = 30 * H + k * 3 * H
+            sh, sc = np.frombuffer(r, np.int8, H, off), np.frombuffer(r, np.int16, H, off + H)
+            assert np.array_equal(sh, h_step[i]), f"{build} {step}: h' differs in record {i}"
+            assert np.array_equal(sc, c_step[i]), f"{build} {step}: c' differs in record {i}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,13 +394,15 @@ class Entry:
     lens: str  # "none" | "const" | "input"
     min_time: int = 1
     fixture: str | None = None  # torch fixture path (inputs from its .npz)
+    opts: tuple[tuple[str, object], ...] = ()  # quantize() options
 
 
 def _zoo() -> list[Entry]:
     z: list[Entry] = []
 
-    def add(name: str, m: onnx.ModelProto, batch: int = 3, lens: str = "none", min_time: int = 1) -> None:
-        z.append(Entry(name, m, batch, lens, min_time))
+    def add(name: str, m: onnx.ModelProto, batch: int = 3, lens: str = "none", min_time: int = 1,
+            **opts: object) -> None:
+        z.append(Entry(name, m, batch, lens, min_time, opts=tuple(sorted(opts.items()))))
 
     for d in ("forward", "reverse", "bidirectional"):
         nd = 2 if d == "bidirectional" else 1
@@ -358,6 +435,13 @@ def _zoo() -> list[Entry]:
     add("bidirectional-leakyrelu-affine-clip", single_lstm_model(LstmSpec(
         direction="bidirectional", activations=("Sigmoid", "LeakyRelu", "Tanh", "HardSigmoid", "Affine", "Softsign"),
         activation_alpha=(0.1, 0.3, -0.7), activation_beta=(0.45, 0.2), clip=1.5)))
+    # the standard table on the general step: gate inputs coarser than the grid, a coarse cell
+    add("forward-coarse-gates-P8-table8192-peepholes", single_lstm_model(LstmSpec(peepholes=True, scale=2.0)),
+        pre_frac=8, lut_size=8192)
+    add("bidirectional-coarse-cell-headroom2048-clip", single_lstm_model(
+        LstmSpec(direction="bidirectional", clip=2.0, scale=2.0)), cell_headroom=2048.0)
+    add("forward-input_forget-peepholes-clip-int8", single_lstm_model(
+        LstmSpec(input_forget=True, peepholes=True, clip=1.0, scale=2.5, hidden_size=9)), lstm_weight_bits=8)
     two = [LstmSpec(input_size=3, hidden_size=5), LstmSpec(input_size=5, hidden_size=4)]
     for kind, acts in (("last_gemm", ()), ("last_gemm", ("Softmax",)), ("first_gemm", ("Relu",)),
                        ("state_matmul", ("LogSoftmax",)), ("per_step", ()), ("per_step", ("Tanh",)),
@@ -375,6 +459,8 @@ def _zoo() -> list[Entry]:
             glob.glob(str(ROOT / "fixtures" / "torch" / "*_baked.onnx"))):
         if "hn_cat" in f:
             continue  # refused by the importer
+        if "gru" in Path(f).name:
+            continue  # GRU layers: no integer GRU yet (issue #18), so no C either
         z.append(Entry("torch-" + Path(f).stem, None, 0, "none", fixture=f))
     return z
 
@@ -403,7 +489,8 @@ def _prepare(e: Entry) -> Prepared:
         fm = tinylstm.load_onnx(m)
         calib = [random_input(m, e.batch, t, seed=i, scale=1.5) for i, t in enumerate((5, 8, 11))]
         # LSTM weights: 16-bit (the default) for most, 8-bit for every fourth model
-        q = quantize(fm, calib, lstm_weight_bits=8 if ZOO.index(e) % 4 == 1 else 16)
+        opts = dict({"lstm_weight_bits": 8 if ZOO.index(e) % 4 == 1 else 16}, **dict(e.opts))
+        q = quantize(fm, calib, **opts)
         inputs = []
         for k, t in enumerate((1, 4, 9, 33)):
             if t < e.min_time:
@@ -433,8 +520,11 @@ CONFIGS = {
     "clang-asan-ubsan": ("clang", "-O1", True),
     # the portable C kernels (x86 builds otherwise take the SSE2 ones), under the sanitizers too
     "gcc-portable-asan-ubsan": ("gcc", "-O1", True),
+    # the Armv6-M arithmetic (16-bit halves, 32-bit cell words, no 64-bit multiply) in portable C
+    "gcc-armv6m-arith-asan-ubsan": ("gcc", "-O1", True),
 }
-EXTRA_FLAGS = {"gcc-portable-asan-ubsan": ("-DTL_PORTABLE",)}
+EXTRA_FLAGS = {"gcc-portable-asan-ubsan": ("-DTL_PORTABLE",),
+               "gcc-armv6m-arith-asan-ubsan": ("-DTL_PORTABLE", "-DTL_NO_LONG_MUL")}
 
 
 #: the other builds compile every third zoo model (diverse enough, a third of the compile time)
@@ -495,7 +585,8 @@ def test_zoo_gcc_O2_all_modes(builds, zoo, entry: Entry) -> None:
     assert _check_model(exe, i, zoo[i], ("run", "step", "interleave")) > 0
 
 
-@pytest.mark.parametrize("config", ["clang-O3", "gcc-O0", "clang-asan-ubsan", "gcc-portable-asan-ubsan"])
+@pytest.mark.parametrize("config", ["clang-O3", "gcc-O0", "clang-asan-ubsan", "gcc-portable-asan-ubsan",
+                                    "gcc-armv6m-arith-asan-ubsan"])
 def test_zoo_other_builds(builds, zoo, config: str) -> None:
     exe = builds(config)
     n = 0
@@ -508,6 +599,8 @@ def test_zoo_covers_the_brief(zoo) -> None:
     """The zoo really contains what it claims (so a refactor cannot silently thin it out)."""
     from tinylstm.codegen.plan import make_plan
 
+    from tinylstm.lowering import STEP_FAST, STEP_GENERAL, step_choice
+
     plans = [make_plan(p.qmodel, 64) for p in zoo]
     assert sum(pl.streaming for pl in plans) >= 20 and sum(not pl.streaming for pl in plans) >= 20
     assert sum(pl.output_seq for pl in plans) >= 10 and sum(not pl.output_seq for pl in plans) >= 10
@@ -517,11 +610,22 @@ def test_zoo_covers_the_brief(zoo) -> None:
     assert any(d.peep is not None for n in lstms for d in n.directions)
     assert any(n.sequence_lens is not None and not n.sequence_lens_is_input for n in lstms)
     assert any(np.unique(d.initial_c).size > 1 for n in lstms for d in n.directions)
-    assert any(d.lut_f.function.startswith("HardSigmoid") for n in lstms for d in n.directions)
-    assert any(not d.lut_g.sym for n in lstms for d in n.directions)  # a full (non-symmetric) table
-    assert any(int(d.lut_g.table.min()) < 0 and not d.lut_g.sym for n in lstms for d in n.directions)  # int32
+    custom = [d for n in lstms for d in n.directions if not d.standard]
+    assert any(d.lut_f.function.startswith("HardSigmoid") for d in custom)
+    assert any(not d.lut_g.sym for d in custom)  # a full (non-symmetric) table
+    assert any(int(d.lut_g.table.min()) < 0 and not d.lut_g.sym for d in custom)  # int32
     widths = {int(np.abs(d.w.astype(np.int64)).max()) > 127 for n in lstms for d in n.directions}
     assert widths == {True, False}  # 16-bit and 8-bit weight matrices
+    # the fast step with each of its features, the general step with each of its reasons
+    fast = [n for n in lstms if step_choice(n)[0] == STEP_FAST]
+    general = [(n, step_choice(n)[1]) for n in lstms if step_choice(n)[0] == STEP_GENERAL]
+    assert any(int(np.abs(d.w.astype(np.int64)).max()) <= 127 for n in fast for d in n.directions)
+    assert any(d.peep is not None for n in fast for d in n.directions)
+    assert any(n.clip_q is not None for n in fast) and any(n.input_forget for n in fast)
+    assert any(n.num_directions == 2 for n in fast)
+    assert any("custom" in why for _, why in general)
+    assert any(n.directions[0].standard and "gate inputs" in why for n, why in general)
+    assert any(n.directions[0].standard and "cell" in why for n, why in general)
 
 
 def test_long_sequences_and_state_carry(tmp_path: Path) -> None:

@@ -145,11 +145,17 @@ def test_outputs_and_states_bit_exact(cases, tmp_path: Path, name: str, target: 
 
 
 # The other cores and the portable kernels: Armv7-M without DSP (M3: portable C), Armv7E-M at -O2
-# (M7) and Armv8-M Mainline with DSP (M33) run the SMLAD assembly; -DTL_PORTABLE builds the plain C
-# kernels where the assembly would be used. JapaneseVowels takes tl_lstm_step_fast, the hand-built
-# stack with peepholes and int8 weights the general step.
+# (M7) and Armv8-M Mainline with DSP (M33) run the SMLAD quad kernels and the SMLAWB / SMLAWT gate
+# sums; -DTL_PORTABLE builds the plain C where the assembly would be used. Both cases take
+# tl_lstm_step_fast: JapaneseVowels with int16 weights, the hand-built stack with peepholes, clip and
+# int8 weights.
 VARIANTS = [("cortex-m3", "-Os", False), ("cortex-m7", "-O2", False), ("cortex-m33", "-Os", False),
             ("cortex-m4", "-O2", True), ("cortex-m0plus", "-Os", True)]
+
+
+def _body(dis: str, fn: str) -> str:
+    """The disassembly of function ``fn`` (empty when it is not in the image)."""
+    return dis.split(f"<{fn}>:", 1)[1].split("\n\n", 1)[0] if f"<{fn}>:" in dis else ""
 
 
 @pytest.mark.parametrize("target,opt,portable", VARIANTS, ids=[f"{t}{o}{'-portable' if p else ''}"
@@ -164,11 +170,13 @@ def test_kernel_variants_bit_exact(cases, tmp_path: Path, name: str, target: str
     _check_equal(f"{name} on {target} {opt}", ctarget.run_target(exe, x, "run", trace=True), y_sim, tr_sim)
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe.elf)], capture_output=True, text=True,
                          check=True).stdout
-    # the fast step's assembly unit loop (JapaneseVowels) or the general step's SMLAD kernel (the hand stack)
-    kernel = "tl_lstm_units_v7em" if name == "japanese_vowels" else "tl_mac4_w16"
-    body = dis.split(f"<{kernel}>:", 1)[1].split("\n\n", 1)[0] if f"<{kernel}>:" in dis else ""
     uses_dsp = target in ("cortex-m7", "cortex-m33", "cortex-m4") and not portable
-    assert ("smlad" in body) == uses_dsp, f"{target}: SMLAD kernel {kernel} expected: {uses_dsp}"
+    # the quad kernel of the case's weights (JapaneseVowels: int16, the hand stack: int8)
+    kernel = "tl_mac4_w16" if name == "japanese_vowels" else "tl_mac4_w8"
+    assert ("smlad" in _body(dis, kernel)) == uses_dsp, f"{target}: SMLAD kernel {kernel} expected: {uses_dsp}"
+    step = _body(dis, "tl_lstm_step_fast")
+    assert step, "both cases take the fast step"
+    assert ("smlawb" in step and "smlawt" in step) == uses_dsp, f"{target}: SMLAWB gate sums expected: {uses_dsp}"
 
 
 def test_cases_cover_the_brief(cases) -> None:

@@ -325,7 +325,11 @@ def test_flash_bytes_matches_arm_rodata(small, bidir, tmp_path: Path) -> None:
     reason = missing_reason("arm-none-eabi-gcc")
     if reason:
         pytest.skip(reason)
-    for label, (q, _) in (("small", small), ("bidir", bidir)):
+    # custom activation tables (tl_lut_t arrays, per-slot tables) beside the standard table's models
+    custom = _model(LstmSpec(input_size=3, hidden_size=4, direction="bidirectional",
+                             activations=("HardSigmoid", "Tanh", "Softsign") * 2, clip=2.0), HeadSpec("per_step", 2))
+    assert not custom[0].lstm_layers[0].directions[0].standard
+    for label, (q, _) in (("small", small), ("bidir", bidir), ("custom", custom)):
         d = tmp_path / label
         generate_c(q, d, "net")
         res = _cc(["arm-none-eabi-gcc", "-std=c99", "-mcpu=cortex-m4", "-mthumb", "-Os", "-c", "net.c", "-o", "net.o"],

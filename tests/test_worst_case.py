@@ -1,12 +1,15 @@
 """Worst-case arithmetic: models built to sit at the overflow proof's limits (docs/quantization.md
-§11), fed adversarial int8 inputs, through the simulator (every stored value checked against its
-C type: no ``SimulatorOverflow``) and the generated C built with ASan+UBSan (signed overflow,
-shifts, bounds), compared exactly: outputs and every LSTM state of every step, run() and step().
+§11, integer spec v2), fed adversarial int8 inputs, through the checked simulator (every stored
+value checked against its C type: no ``SimulatorOverflow``; forced for this module) and the
+generated C built with ASan+UBSan (signed overflow, shifts, bounds), compared exactly: outputs and
+every LSTM state of every step, run() and step().
 
-Limits: every LSTM weight at +-max of its type in every row (int16 and int8), fan-in at the
-largest the quantizer accepts (asked by bisection: one more input must be refused with a
-QuantizationError naming the node), huge biases, peepholes at +-32767, clip, saturated gates,
-cells driven to both int16 limits, heads with extreme weights, softmax over 1 and many classes.
+Limits: every LSTM weight at +-max of its type in every row (int16 and int8; §11.1 widened
+accumulators with their pre-shifts), fan-in at the largest the quantizer accepts (asked by
+bisection: one more input must be refused with a QuantizationError naming the node), biases so
+large that the gate sum t sits at its int32 bound (§11.3), peepholes at +-32767, clip, saturated
+gates, cells driven to both int16 limits, heads with extreme weights, softmax over 1 and many
+classes.
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ from tinylstm.errors import QuantizationError
 from tinylstm.fixedpoint import INT32_MAX
 from tinylstm.ir import DenseNode, FloatModel, LstmNode
 from tinylstm.qmodel import QLstm, QuantizedModel
+from tinylstm.qmodel.bounds import gate_sum_bound
 from tinylstm.quantize.quantizer import DEFAULT_PRE_FRAC, quantize
 
 T_ADV = 24  # steps of the adversarial inputs
 CELL_LIMITS = (-32768, 32767)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checked_simulator():
+    """The checked simulator: every stored value range-checked (the point of these cases)."""
+    from tinylstm.simulate import checked
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checked, "CHECKED", True)
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,9 +182,10 @@ def fanin_limit() -> int:
 
 
 def test_fanin_limit_is_the_proofs_bound() -> None:
-    """8-bit weights, zero point -128: |effb| + 128 sum|w| = 256 * 127 * K <= 2^31 - 1."""
+    """8-bit weights, widened inputs |x - zp| <= 255 at pre-shift 0 (§11.1): 255 * 127 * K <= 2^31 - 1."""
     k = fanin_limit()
-    assert k == INT32_MAX // (256 * 127)
+    assert k == INT32_MAX // (255 * 127)
+    assert _lstms(_fanin_quantize(k))[0].directions[0].pre_x == 0
     q = _fanin_quantize(k)
     w = _lstms(q)[0].directions[0].w
     assert w.dtype == np.int8 and np.all(np.abs(w) == 127)
@@ -180,12 +195,12 @@ def test_fanin_limit_is_the_proofs_bound() -> None:
     assert "input matmul" in str(e.value)
 
 
-def test_int16_weights_kept_up_to_fanin_256() -> None:
-    """int16 weights hold for fan-in 256 (256 * 32767 * 256 <= 2^31 - 1), one bit less at 257."""
-    w256 = _lstms(_fanin_quantize(256))[0].directions[0].w
-    assert w256.dtype == np.int16 and np.all(np.abs(w256) == 32767)
+def test_int16_weights_kept_up_to_fanin_257() -> None:
+    """int16 weights hold for fan-in 257 (255 * 32767 * 257 <= 2^31 - 1, §11.1), one bit less at 258."""
     w257 = _lstms(_fanin_quantize(257))[0].directions[0].w
-    assert np.all(np.abs(w257) == 16383)
+    assert w257.dtype == np.int16 and np.all(np.abs(w257) == 32767)
+    w258 = _lstms(_fanin_quantize(258))[0].directions[0].w
+    assert np.all(np.abs(w258) == 16383)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,16 +243,25 @@ def _cases() -> list[Case]:
     _, q = _build("sat", [LstmSpec(input_size=3, hidden_size=3, clip=0.5)], HeadSpec("none"),
                   lstm=_extreme_lstm(rng, 200.0, 200.0, 500.0), calib_scale=5.0, lstm_weight_bits=8)
     cases.append(_case("gates_saturated_clip", q))
-    # fan-in: input 256 at int16 (the widest int16 row), recurrent 256, and the quantizer's maximum
-    _, q = _build("fanin256", [LstmSpec(input_size=256, hidden_size=2)], HeadSpec("last_gemm", out_features=2),
+    # fan-in: input 257 at int16 (the widest int16 row), recurrent 257, and the quantizer's maximum
+    _, q = _build("fanin257", [LstmSpec(input_size=257, hidden_size=2)], HeadSpec("last_gemm", out_features=2),
                   lstm=_extreme_lstm(rng, 1.0, 1.0, 0.5, same_sign=True), nonneg=True)
-    assert _lstms(q)[0].directions[0].w.dtype == np.int16
-    cases.append(_case("fanin_input_256_int16", q, steps=6))
-    _, q = _build("rec256", [LstmSpec(input_size=1, hidden_size=256)], HeadSpec("last_gemm", out_features=2),
+    d = _lstms(q)[0].directions[0]
+    assert d.w.dtype == np.int16 and np.all(np.abs(d.w) == 32767) and d.pre_x == 0
+    cases.append(_case("fanin_input_257_int16", q, steps=6))
+    _, q = _build("rec257", [LstmSpec(input_size=1, hidden_size=257)], HeadSpec("last_gemm", out_features=2),
                   lstm=_extreme_lstm(rng, 1.0, 1.0, 1.0, same_sign=True))
-    r = _lstms(q)[0].directions[0].r
-    assert r.dtype == np.int16 and np.all(np.abs(r) == 32767)
-    cases.append(_case("fanin_recurrent_256_int16", q, rows=1, steps=6))
+    d = _lstms(q)[0].directions[0]
+    assert d.r.dtype == np.int16 and np.all(np.abs(d.r) == 32767) and d.pre_h == 0
+    cases.append(_case("fanin_recurrent_257_int16", q, rows=1, steps=6))
+    # biases so large that the gate sum t reaches its int32 bound (§11.3): shifts lowered per row
+    _, q = _build("bias", [LstmSpec(input_size=3, hidden_size=4, peepholes=True)], HeadSpec("last_gemm", 2),
+                  lstm=_extreme_lstm(rng, 0.05, 0.05, 3000.0, p=0.5))
+    layer = _lstms(q)[0]
+    d = layer.directions[0]
+    tb = gate_sum_bound(d.w, d.r, d.pre_x, d.pre_h, d.mult_x, d.mult_h, d.bias)
+    assert tb.max() > 2**30 and tb.max() <= INT32_MAX and int(np.abs(d.bias.astype(np.int64)).max()) > 2**30
+    cases.append(_case("bias_at_gate_sum_limit", q))
     k = fanin_limit()
     cases.append(_case(f"fanin_input_{k}_int8_limit", _fanin_quantize(k), rows=1, steps=3))
     return cases
@@ -312,7 +336,7 @@ def test_c_with_sanitizers_equals_simulator(sanitized: HostExe) -> None:
 
 def test_case_names_are_unique() -> None:
     names = [c.name for c in cases()]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
 
 
 def test_negative_control_without_the_proof_the_simulator_overflows(monkeypatch) -> None:
@@ -336,12 +360,14 @@ _ARM_MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm", "gcc")
 @pytest.mark.skipif(_ARM_MISSING is not None, reason=_ARM_MISSING or "")
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
 def test_fast_step_cases_on_target(target: str, tmp_path) -> None:
-    """The cases whose layers take ``tl_lstm_step_fast`` (cells at both int16 limits, every int16
-    weight at +-32767, fan-in 256) on an emulated core: the Armv7E-M assembly unit loop (M4) and
-    the Armv6-M C loop with its four-MULS high word (M0+), every adversarial input, outputs and
-    every LSTM state equal to the simulator's."""
+    """The cases whose layers take ``tl_lstm_step_fast`` (every standard-table case: cells at both
+    int16 limits, every weight at +-max in int16 and int8, peepholes at +-32767 with and without
+    clip, fan-in 257, the gate sum at its bound) on an emulated core: SMLAWB / SMLAWT gate sums (M4)
+    and the 16-bit-half products (M0+), every adversarial input, outputs and every LSTM state equal
+    to the simulator's."""
     fast = [c for c in cases() if "tl_lstm_step_fast(" in emit_model(c.qmodel, "m")["m.c"]]
-    assert {"cell_to_max", "cell_to_min", "weights_int16_at_max"} <= {c.name for c in fast}
+    assert {"cell_to_max", "cell_to_min", "weights_int16_at_max", "weights_int8_at_max",
+            "peepholes_max_clip_softmax1", "bias_at_gate_sum_limit"} <= {c.name for c in fast}
     problems: list[str] = []
     for c in fast:
         exe = ctarget.build_target(c.qmodel, target, tmp_path / c.name, "-Os", trace=True, max_steps=T_ADV)

@@ -3,8 +3,9 @@
  * @brief tinylstm runtime: the integer primitives (docs/quantization.md sec. 1, sec. 2, sec. 8).
  *
  * Each function mirrors the Python function of the same name in tinylstm/fixedpoint.py
- * (round_shift <-> tl_round_shift, ...). One rounding rule everywhere: round half to even.
- * No float, no libm, no stdio, no malloc. C99.
+ * (round_shift <-> tl_round_shift, mul16 <-> tl_mul16, ...). Two roundings, each with one job
+ * (spec sec. 2): round half to even (tl_round_shift: the cell update, the custom tables) and round
+ * half up (tl_requant, the gate sums, the standard table). No float, no libm, no stdio, no malloc. C99.
  */
 #ifndef TL_FIXEDPOINT_H
 #define TL_FIXEDPOINT_H
@@ -22,6 +23,24 @@ typedef char tl_assert_int_is_32bit[(sizeof(int) == 4) ? 1 : -1];
 #define TL_ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define TL_ALWAYS_INLINE static inline
+#endif
+
+/* Armv7E-M (M4, M7, M33, M55): the DSP extension's SMLAD, SMLAWB, ... through inline assembly. */
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP \
+    && !defined(TL_PORTABLE)
+#define TL_KERNEL_DSP 1
+#endif
+/* Armv6-M and Armv8-M Baseline: no 32x32 -> 64 multiply (libgcc would be called). Host tests define
+ * TL_NO_LONG_MUL themselves to run these paths. */
+#if (defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)) && !defined(TL_NO_LONG_MUL)
+#define TL_NO_LONG_MUL 1
+#endif
+
+/* The common case of a branch, for code layout only (no effect on results). */
+#if defined(__GNUC__)
+#define TL_LIKELY(c) __builtin_expect(!!(c), 1)
+#else
+#define TL_LIKELY(c) (c)
 #endif
 
 #define TL_INT8_MIN (-128)
@@ -88,7 +107,7 @@ static inline int32_t tl_round_shift_words(int32_t hi, uint32_t lo, int32_t s)
     return (int32_t)(q + ((lo >= 0x80000001u - (q & 1u)) ? 1u : 0u));
 }
 
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+#if defined(TL_NO_LONG_MUL)
 /* No 32x32 -> 64 multiply instruction (libgcc would call __aeabi_lmul): four 16x16 products. */
 static inline void tl_mul_words(int32_t a, int32_t b, int32_t *hi, uint32_t *lo)
 {
@@ -120,16 +139,46 @@ static inline void tl_mul_words(int32_t a, int32_t b, int32_t *hi, uint32_t *lo)
 #endif
 
 /**
- * @brief round_shift((int64)acc * mult, shift): an int32 times a real factor mult * 2^-shift.
- * mult in [2^30, 2^31) or 0 (then shift == 0); shift in [0, 62]. The result fits int32 at
- * every call site (spec sec. 11).
+ * @brief requant(acc, mult, shift) = ((int64)acc * mult + 2^(shift-1)) >> shift: an int32 times a
+ * real factor mult * 2^-shift, rounded half up (spec sec. 2). mult in [2^30, 2^31) or 0 (then
+ * shift == 0); shift in [0, 62]. The result fits int32 at every call site (spec sec. 11). With
+ * shift >= 33 only the product's high word matters: (hi + 2^(shift-33)) >> (shift-32).
  */
 static inline int32_t tl_requant(int32_t acc, int32_t mult, int32_t shift)
 {
     int32_t hi;
-    uint32_t lo;
+    uint32_t lo, l2, h2;
     tl_mul_words(acc, mult, &hi, &lo);
-    return tl_round_shift_words(hi, lo, shift);
+    if (shift >= 33) {
+        return (hi + ((int32_t)1 << (shift - 33))) >> (shift - 32); /* |hi| < 2^30: no overflow */
+    }
+    if (shift <= 0) {
+        return (int32_t)lo;
+    }
+    l2 = lo + ((uint32_t)1 << (shift - 1)); /* the 64-bit sum hi:lo + 2^(shift-1), modulo 2^64 */
+    h2 = (uint32_t)hi + (l2 < lo ? 1u : 0u);
+    if (shift == 32) {
+        return (int32_t)h2;
+    }
+    return (int32_t)((h2 << (32 - shift)) | (l2 >> shift)); /* modulo 2^32: exact when it fits */
+}
+
+/**
+ * @brief mul16(acc, m) = floor(acc * m / 2^16) for an int32 acc and m in [0, 2^15) (spec sec. 2, sec. 6):
+ * the gate product. One SMULWB on Armv7E-M; on Armv6-M two 32-bit products of the halves of acc,
+ * acc_hi * m + ((acc_lo * m) >> 16) (exact: acc_hi * m * 2^16 is a multiple of 2^16). |result| < 2^30.
+ */
+TL_ALWAYS_INLINE int32_t tl_mul16(int32_t acc, int32_t m)
+{
+#if defined(TL_KERNEL_DSP)
+    int32_t r;
+    __asm__("smulwb %0, %1, %2" : "=r"(r) : "r"(acc), "r"(m));
+    return r;
+#elif defined(TL_NO_LONG_MUL)
+    return (acc >> 16) * m + (int32_t)((((uint32_t)acc & 0xFFFFu) * (uint32_t)m) >> 16);
+#else
+    return (int32_t)(((int64_t)acc * m) >> 16);
+#endif
 }
 
 /** @brief min(max(x, -128), 127) as int8. */
@@ -233,6 +282,88 @@ static inline int32_t tl_lut_eval(int32_t x, const tl_lut_t *lut)
         v = 2 * (t16 != 0 ? (int32_t)t16[0] : t32[0]) - v;
     }
     return v;
+}
+
+/* ---- the standard table (spec sec. 8.1): sigmoid and tanh from D[j] = rint(2^16 (1 - sigmoid(j 2^-frac))) ---- */
+
+/** @brief 1.0 in the gates' format Q(15). */
+#define TL_ONE_Q15 32768
+
+/**
+ * @brief lut_u16: the standard table D[0..n] (uint16, n a power of two) interpolated at u >= 0, not
+ * rounded (spec sec. 8.1): shift >= 1: j = u >> shift, V = D[j] 2^shift + (D[j+1] - D[j]) (u & (2^shift - 1)),
+ * and D[n] 2^shift for j >= n; shift <= 0 (an input coarser than the grid): V = D[min(u << -shift, n)].
+ * V must fit int32 (shift <= 15); tl_sigmoid_q15 and tl_tanh_q15 never form it.
+ */
+static inline int32_t tl_lut_u16(const uint16_t *table, int32_t n, uint32_t u, int32_t shift)
+{
+    uint32_t j;
+    int32_t d0;
+    if (shift <= 0) {
+        /* u << -shift >= n exactly when u > (n - 1) >> -shift; below, the shift cannot overflow */
+        return table[u > ((uint32_t)n - 1u) >> -shift ? (uint32_t)n : u << -shift];
+    }
+    j = u >> shift;
+    if (j >= (uint32_t)n) {
+        return (int32_t)((uint32_t)table[n] << shift);
+    }
+    d0 = table[j];
+    return (int32_t)((uint32_t)d0 << shift) + ((int32_t)table[j + 1] - d0) * (int32_t)(u & (((uint32_t)1 << shift) - 1u));
+}
+
+/**
+ * @brief floor((lut_u16(u) + add) / 2^shift) for shift >= 1, add >= 0, without forming V:
+ * D[j] + (((D[j+1] - D[j]) r + add) >> shift) (D[j] 2^shift is a multiple of 2^shift). D decreases,
+ * so the product lies in (-2^31, 0] (spec sec. 11.4) and adding add <= 2^30 cannot overflow.
+ */
+static inline int32_t tl_lut_u16_div(const uint16_t *table, int32_t n, uint32_t u, int32_t shift, int32_t add)
+{
+    const uint32_t j = u >> shift;
+    int32_t d0;
+    if (j >= (uint32_t)n) {
+        return (int32_t)table[n] + (add >> shift);
+    }
+    d0 = table[j];
+    return d0 + ((((int32_t)table[j + 1] - d0) * (int32_t)(u & (((uint32_t)1 << shift) - 1u)) + add) >> shift);
+}
+
+/**
+ * @brief sigmoid_q15: sigma(z) in Q(15) from the standard table (spec sec. 8.1), z with `shift`
+ * fraction bits below the grid: d = (V(|z|) + 2^s) >> (s + 1), s = max(shift, 0) (one rounding,
+ * half up); 2^15 - d for z >= 0, d below. |z| < 2^31.
+ */
+static inline int32_t tl_sigmoid_q15(int32_t z, const uint16_t *table, int32_t n, int32_t shift)
+{
+    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    int32_t d;
+    if (shift > 0) {
+        d = tl_lut_u16_div(table, n, u, shift, (int32_t)1 << shift) >> 1;
+    } else {
+        d = (tl_lut_u16(table, n, u, shift) + 1) >> 1;
+    }
+    return z >= 0 ? TL_ONE_Q15 - d : d;
+}
+
+/**
+ * @brief tanh_q15: tanh(z) = 2 sigma(2z) - 1 in Q(15) from the standard table (spec sec. 8.1):
+ * d = (V(2 min(|z|, n 2^shift)) + 2^(s-1)) >> s, s = max(shift, 0) (no rounding for s = 0),
+ * v = 2^15 - d; v for z >= 0, -v below. The gates' g (shift = P - frac) and the cell's output
+ * (shift = k - frac). |z| < 2^31.
+ */
+static inline int32_t tl_tanh_q15(int32_t z, const uint16_t *table, int32_t n, int32_t shift)
+{
+    uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    int32_t v;
+    if (shift > 0) {
+        const uint32_t cap = (uint32_t)n << shift; /* 2^(P+4) resp. 2^(k+4) < 2^31 */
+        u = u > cap ? cap : u;
+        v = TL_ONE_Q15 - tl_lut_u16_div(table, n, 2u * u, shift, (int32_t)1 << (shift - 1));
+    } else {
+        const uint32_t cap = (uint32_t)n >> -shift;
+        u = u > cap ? cap : u;
+        v = TL_ONE_Q15 - tl_lut_u16(table, n, 2u * u, shift);
+    }
+    return z >= 0 ? v : -v;
 }
 
 #endif /* TL_FIXEDPOINT_H */

@@ -1,8 +1,8 @@
 /*
- * tl_kernels_portable.c - the portable C quad kernels of the LSTM step: tl_mac4_w8 on every target
- * without an assembly or SSE2 one (Armv6-M, Armv7-M such as the M3, other CPUs, and -DTL_PORTABLE),
- * and tl_mac4_w16 where its weights are plain int16 (TL_W16_BIAS == 0; Armv6-M's biased kernel is
- * tl_kernels_v6m.c). The file layout is described in tl_lstm_internal.h.
+ * tl_kernels_portable.c - the portable C quad kernels of the LSTM step, tl_mac4_w16 and tl_mac4_w8, on
+ * every target without an assembly or SSE2 one whose weights are plain two's complement (Armv7-M
+ * such as the M3, other CPUs, and -DTL_PORTABLE; Armv6-M's biased kernels are tl_kernels_v6m.c). The
+ * file layout is described in tl_lstm_internal.h.
  */
 #include "tl_lstm_internal.h"
 
@@ -27,6 +27,7 @@ void tl_mac4_w16(const uint16_t *wu, const int16_t *v, int32_t nq, int32_t *acc)
 
 #endif
 
+#if TL_W8_BIAS == 0
 /* int8 weights in natural order within a quad; v in quad order (v[1] is input 2, v[2] input 1). */
 void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc)
 {
@@ -43,6 +44,7 @@ void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc)
     acc[2] = a2;
     acc[3] = a3;
 }
+#endif
 #else
 typedef char tl_kernels_portable_unused; /* ISO C: a translation unit declares something */
 #endif

@@ -1,28 +1,82 @@
 /*
- * tl_lstm_fast.c - the fast LSTM step tl_lstm_step_fast: tl_lstm_step_s8 for the common case (int16
- * weights, no peepholes, clip or coupled gate; odd multipliers, symmetric uint16 tables, Q(15) gate
- * tables: the TL_LSTM_FAST_* flags of tl_lstm.h), with the same results. The file layout is
- * described in tl_lstm_internal.h.
+ * tl_lstm_fast.c - the fast LSTM step tl_lstm_step_fast: tl_lstm_step_s8 for the layers of the
+ * standard table (sigmoid, tanh, tanh: docs/quantization.md sec. 8.1) with gate_shift >= 1 and
+ * cell_shift >= 1, with the same results. The file layout is described in tl_lstm_internal.h.
  *
- * On Armv7E-M (M4, M7, M33, M55) the whole unit loop is the assembly routine tl_lstm_units_v7em
- * (tl_kernels_v7em.c); this file only widens x and h and fills the block of per-step constants it
- * reads. Elsewhere the unit loop is the C below, with the requantization, table lookups and the
- * cell update in their short exact forms; it computes the same integer operations in the same
- * rounding forms as the assembly.
+ * One unit loop on every target: per hidden unit the two quad-kernel passes (x, then h; int16 or
+ * int8 weights), the four gate sums (SMLAWB + SMLAWT on Armv7E-M), the standard table's sigmoid and
+ * tanh inlined in their short forms (tl_std_sigmoid, tl_std_tanh below), the cell update and h'.
+ * Peepholes, clip and the coupled input/forget gate take a branch off the common path (the
+ * per-unit stages of tl_lstm_step.c). Everything constant over a step is read into locals first
+ * (the block an assembly unit loop would keep in registers or its frame):
+ *
+ *   table, table_n                 the standard table D[0..n]
+ *   gate_shift, gate_mask          P - frac, 2^gate_shift - 1   (sigmoid adds 2^gate_shift, tanh half of it)
+ *   cell_shift, cell_mask          k - frac, 2^cell_shift - 1   (tanh of the cell)
+ *   a_fc, a_ig, s_c                the cell update (a_fc <= 15 and a_ig = 0, or a_fc = 0 and a_ig <= 8)
+ *   h_mult, h_shift, h_zero_point  the hidden output
  */
 #include "tl_lstm_internal.h"
 
-#if defined(TL_KERNEL_DSP)
-static void tl_v7em_lut_init(tl_v7em_lut_t *d, const tl_lut_t *lut)
+/* floor((V(u) + add) / 2^sh) of the standard table, sh >= 1 (tl_lut_u16_div with the mask hoisted). */
+TL_ALWAYS_INLINE int32_t tl_std_div(const uint16_t *t, uint32_t n, uint32_t u, int32_t sh, uint32_t mask, int32_t add)
 {
-    d->t = lut->u16;
-    d->n = lut->n;
-    d->shift = lut->shift;
-    d->mask = (int32_t)(((uint32_t)1 << lut->shift) - 1u);
-    d->half = lut->shift > 0 ? (int32_t)(((uint32_t)1 << (lut->shift - 1)) - 1u) : 0;
-    d->two_t0 = 2 * (int32_t)lut->u16[0];
+    const uint32_t j = u >> sh;
+    if (TL_LIKELY(j < n)) {
+        const int32_t d0 = t[j];
+        return d0 + ((((int32_t)t[j + 1] - d0) * (int32_t)(u & mask) + add) >> sh);
+    }
+    return (int32_t)t[n] + (add >> sh);
 }
-#endif
+
+/* tl_sigmoid_q15 for sh >= 1: d = floor((V(|z|) + 2^sh) / 2^(sh+1)); 2^15 - d for z >= 0, else d. */
+TL_ALWAYS_INLINE int32_t tl_std_sigmoid(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
+{
+    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    const int32_t d = tl_std_div(t, n, u, sh, mask, (int32_t)(mask + 1u)) >> 1;
+    return z >= 0 ? TL_ONE_Q15 - d : d;
+}
+
+/* tl_tanh_q15 for sh >= 1: v = 2^15 - floor((V(2 |z|) + 2^(sh-1)) / 2^sh); v for z >= 0, else -v.
+ * No clamp of |z| at n 2^sh is needed: |z| < 2^31 so 2 |z| fits uint32, and beyond the clamp
+ * j = (2 |z|) >> sh >= n gives D[n] either way. */
+TL_ALWAYS_INLINE int32_t tl_std_tanh(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
+{
+    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    const int32_t v = TL_ONE_Q15 - tl_std_div(t, n, 2u * u, sh, mask, (int32_t)((mask + 1u) >> 1));
+    return z >= 0 ? v : -v;
+}
+
+/*
+ * The cell update of the standard layers (spec sec. 7): q_f = q_g = 15, so with m = max(k, 15) either
+ * a_ig = 0 and s_c = 15 + a_fc (k <= 15), or a_fc = 0, a_ig in [1, 8] and s_c = 15 (k > 15);
+ * c' = sat16(round_shift((f c << a_fc) + (i g << a_ig), s_c)), rounded half to even, on 32-bit words
+ * (no 64-bit product on any core; as short as SMULL + SMLAL and a 64-bit rounding on Armv7E-M).
+ * With A = f c and B = i g (|A|, |B| <= 2^30):
+ * k <= 15 (a = a_fc): sum = A 2^a + B = (A + (B >> a)) 2^a + (B & (2^a - 1)); S = A + (B >> a) fits
+ *   int32 (A <= 2^15 (2^15 - 1)), the floor quotient is S >> 15 and the remainder below 2^(15+a) is
+ *   ((S & (2^15 - 1)) << a) | (B & (2^a - 1));
+ * k > 15 (b = a_ig): sum = A + B 2^b = (B >> (15 - b)) 2^15 + S with S = A + ((B & (2^(15-b) - 1)) << b);
+ *   the floor quotient is (B >> (15 - b)) + (S >> 15), the remainder S & (2^15 - 1).
+ * Then + 1 when the remainder is above half, or half and the quotient odd (spec sec. 2). */
+TL_ALWAYS_INLINE int16_t tl_std_cell(int32_t gi, int32_t gf, int32_t gg, int32_t c_old, int32_t a_fc, int32_t a_ig,
+                                     int32_t s_c)
+{
+    const int32_t a = gf * c_old, b = gi * gg;
+    int32_t q;
+    uint32_t rem;
+    if (a_ig == 0) {
+        const int32_t sum = a + (b >> a_fc);
+        q = sum >> 15;
+        rem = (((uint32_t)sum & 0x7FFFu) << a_fc) | ((uint32_t)b & (((uint32_t)1 << a_fc) - 1u));
+    } else {
+        const int32_t sum = a + (int32_t)(((uint32_t)b & (((uint32_t)1 << (15 - a_ig)) - 1u)) << a_ig);
+        q = (b >> (15 - a_ig)) + (sum >> 15);
+        rem = (uint32_t)sum & 0x7FFFu;
+    }
+    q += (int32_t)((rem + ((uint32_t)1 << (s_c - 1)) - 1u + ((uint32_t)q & 1u)) >> s_c);
+    return (int16_t)(q < TL_INT16_MIN ? TL_INT16_MIN : (q > TL_INT16_MAX ? TL_INT16_MAX : q));
+}
 
 void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
@@ -32,63 +86,60 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
     int16_t *const vx = scratch;
     int16_t *const vh = scratch + 4 * qx;
     int8_t *const hn = (int8_t *)(vh + 4 * qh);
-    int32_t j;
-#if defined(TL_KERNEL_DSP)
-    tl_v7em_ctx_t k;
-    (void)tl_unpack_quads(x, p->input_size, vx); /* TL_W16_BIAS == 0 here: no corrections */
-    (void)tl_unpack_quads(h, n_h, vh);
-    k.wx = p->wx16;
-    k.wh = p->wh16;
-    k.vx = vx;
-    k.vh = vh;
-    k.vh_end = vh + 4 * qh;
-    k.u = p->units;
-    k.c = c;
-    k.hn = hn;
-    k.hn_end = hn + n_h;
-    tl_v7em_lut_init(&k.lut[0], &p->lut_f);
-    tl_v7em_lut_init(&k.lut[1], &p->lut_g);
-    tl_v7em_lut_init(&k.lut[2], &p->lut_h);
-    k.cell[0] = p->a_fc;
-    k.cell[1] = p->a_ig;
-    k.cell[2] = p->s_c;
-    k.cell[3] = (int32_t)(((uint32_t)1 << (p->s_c - 1)) - 1u);
-    k.cell[4] = 32 - p->s_c;
-    k.hq[0] = p->h_mult;
-    k.hq[1] = p->h_shift - 33;
-    k.hq[2] = p->h_zero_point;
-    if (n_h > 0) {
-        tl_lstm_units_v7em(&k);
-    }
-#else
     const tl_lstm_unit_t *u = p->units;
-    const uint16_t *wx = p->wx16; /* int16 weights: one of the emitter's conditions */
-    const uint16_t *wh = p->wh16;
-    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
-    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
-    for (j = 0; j < n_h; ++j, ++u, wx += 16 * qx, wh += 16 * qh) {
+    const uint16_t *wx16 = p->wx16, *wh16 = p->wh16;
+    const int8_t *wx8 = p->wx, *wh8 = p->wh;
+    /* the per-step constants */
+    const uint16_t *const tab = p->table;
+    const uint32_t tn = (uint32_t)p->table_n;
+    const int32_t gs = p->gate_shift, cs = p->cell_shift;
+    const uint32_t gmask = ((uint32_t)1 << gs) - 1u, cmask = ((uint32_t)1 << cs) - 1u;
+    const int32_t a_fc = p->a_fc, a_ig = p->a_ig, s_c = p->s_c;
+    const int32_t hm = p->h_mult, hs = p->h_shift, zp_h = p->h_zero_point;
+    const int32_t cifg = p->input_forget;
+    const int32_t rare = p->peep != 0 || p->has_clip;
+    const uint32_t sx = tl_unpack_quads(x, p->input_size, p->x_zero_point, p->pre_x, vx);
+    const uint32_t sh = tl_unpack_quads(h, n_h, p->h_zero_point, p->pre_h, vh);
+    /* the accumulators' start: 0, or the weight biases' corrections (Armv6-M, modulo 2^32) */
+    const int32_t ax0 = tl_acc_start(sx, wx16 != 0), ah0 = tl_acc_start(sh, wh16 != 0);
+    int32_t j;
+    for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], z[4];
-        int32_t g, gi, gf, gg, go, act;
-        for (g = 0; g < 4; ++g) { /* modulo 2^32: the bias corrections of TL_W16_BIAS */
-            ax[g] = (int32_t)((uint32_t)u->effb_x[g] + bx);
-            ah[g] = (int32_t)((uint32_t)u->effb_h[g] + bh);
+        int32_t gi, gf, gg, go, act;
+        int16_t c_new;
+        ax[0] = ax[1] = ax[2] = ax[3] = ax0;
+        ah[0] = ah[1] = ah[2] = ah[3] = ah0;
+        if (wx16 != 0) {
+            tl_mac4_w16(wx16, vx, qx, ax);
+            wx16 += 16 * qx;
+        } else {
+            tl_mac4_w8(wx8, vx, qx, ax);
+            wx8 += 16 * qx;
         }
-        tl_mac4_w16(wx, vx, qx, ax);
-        tl_mac4_w16(wh, vh, qh, ah);
-        for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
-                   + u->bias[g];
+        if (wh16 != 0) {
+            tl_mac4_w16(wh16, vh, qh, ah);
+            wh16 += 16 * qh;
+        } else {
+            tl_mac4_w8(wh8, vh, qh, ah);
+            wh8 += 16 * qh;
         }
-        gi = tl_lut_sym16(z[0], &p->lut_f);
-        gf = tl_lut_sym16(z[1], &p->lut_f);
-        gg = tl_lut_sym16(z[2], &p->lut_g);
-        go = tl_lut_sym16(z[3], &p->lut_f);
+        tl_unit_preact(u, ax, ah, z);
+        if (rare) {
+            tl_unit_peep_clip(p, j, c[j], z);
+        }
+        gi = tl_std_sigmoid(z[0], tab, tn, gs, gmask);
+        gf = cifg ? TL_ONE_Q15 - gi : tl_std_sigmoid(z[1], tab, tn, gs, gmask);
+        gg = tl_std_tanh(z[2], tab, tn, gs, gmask);
         /* cell (spec sec. 7): one rounding of the exact sum */
-        c[j] = tl_unit_cell(p, gi, gf, gg, c[j]);
-        act = tl_lut_sym16(c[j], &p->lut_h);
-        hn[j] = tl_sat8(p->h_zero_point + tl_requant_odd(go * act, p->h_mult, p->h_shift - 33));
+        c_new = tl_std_cell(gi, gf, gg, c[j], a_fc, a_ig, s_c);
+        c[j] = c_new;
+        if (rare) {
+            z[3] = tl_unit_peep_clip_o(p, j, c_new, z[3]);
+        }
+        go = tl_std_sigmoid(z[3], tab, tn, gs, gmask);
+        act = tl_std_tanh(c_new, tab, tn, cs, cmask);
+        hn[j] = tl_sat8(zp_h + tl_requant_hot(go * act, hm, hs));
     }
-#endif
     for (j = 0; j < n_h; ++j) {
         h[j] = hn[j];
     }

@@ -14,12 +14,12 @@ void tl_lstm_gates_s8(const tl_lstm_params_t *p, const int8_t *x, const int8_t *
     int16_t *const vh = scratch + 4 * ((p->input_size + 3) >> 2);
     const tl_lstm_unit_t *u = p->units;
     int32_t j, g;
-    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
-    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
+    const uint32_t sx = tl_unpack_quads(x, p->input_size, p->x_zero_point, p->pre_x, vx);
+    const uint32_t sh = tl_unpack_quads(h, n_h, p->h_zero_point, p->pre_h, vh);
     for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], zj[4];
-        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
-        tl_unit_preact(u, p->fast & TL_LSTM_FAST_REQUANT, ax, ah, zj);
+        tl_unit_acc(p, j, vx, vh, sx, sh, ax, ah);
+        tl_unit_preact(u, ax, ah, zj);
         tl_unit_gates(p, j, c[j], zj, &gates[j], &gates[n_h + j], &gates[2 * n_h + j]);
         for (g = 0; g < 4; ++g) {
             z[g * n_h + j] = zj[g];

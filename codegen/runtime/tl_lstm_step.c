@@ -3,12 +3,12 @@
  * memory layout: sec. 5), and the per-unit stages it shares with the fast step (tl_lstm_fast.c) and
  * the stage kernels (tl_lstm_stages.c). The file layout is described in tl_lstm_internal.h.
  *
- * A step first widens x and h to int16 in the scratch, in "quad order": inputs 4q..4q+3 are
- * stored as (4q, 4q+2, 4q+1, 4q+3), zero-padded to a multiple of 4. Then, per hidden unit j,
- * one pass over x and one over h give the four gate accumulators (weights [unit][quad][gate],
- * see tl_lstm.h; the quad kernels are in tl_kernels_*.c), and the requantization to Q(P),
- * peepholes, clip, table activations, the cell update and the hidden output of unit j follow at
- * once. Only c[j] is read by unit j, so the cell is updated in place; the new h goes to the
+ * A step first widens x and h to int16 in the scratch, (x - zp_x) << pre_x and (h - zp_h) << pre_h,
+ * in "quad order": inputs 4q..4q+3 are stored as (4q, 4q+2, 4q+1, 4q+3), zero-padded to a multiple
+ * of 4. Then, per hidden unit j, one pass over x and one over h give the four gate accumulators
+ * (weights [unit][quad][gate], see tl_lstm.h; the quad kernels are in tl_kernels_*.c), and the gate
+ * sums t = B + mul16(acc_x, mx) + mul16(acc_h, mh), z = t >> s (Q(P)), peepholes, clip, the gates
+ * (standard or custom tables), the cell update and the hidden output of unit j follow at once. Only c[j] is read by unit j, so the cell is updated in place; the new h goes to the
  * scratch because every unit reads the old h.
  *
  * The integer sums are exact (the quantizer proves they fit int32), so the order in which a
@@ -20,99 +20,95 @@
  */
 #include "tl_lstm_internal.h"
 
-const int32_t TL_W16_ENCODING = TL_W16_BIAS;
+const int32_t TL_W16_ENCODING = TL_W16_BIAS; /* and TL_W8_BIAS: both biased or neither */
+typedef char tl_assert_w8_bias[(TL_W8_BIAS != 0) == (TL_W16_BIAS != 0) ? 1 : -1];
 
-uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int16_t *dst)
+uint32_t tl_unpack_quads(const int8_t *src, int32_t n, int32_t zp, int32_t pre, int16_t *dst)
 {
-    int32_t k, sum = 0;
+    int32_t k;
+    uint32_t sum = 0u; /* modulo 2^32 (a long row of widened values may pass int32) */
+    /* (v - zp) << pre on the unsigned word (a left shift of a negative int is undefined in C99);
+     * |v - zp| << pre <= 255 << 7 fits int16 */
+#define TL_WIDEN(v) ((int16_t)(int32_t)((uint32_t)((int32_t)(v) - zp) << pre))
     for (k = 0; k + 4 <= n; k += 4, dst += 4) {
-        dst[0] = src[k];
-        dst[1] = src[k + 2];
-        dst[2] = src[k + 1];
-        dst[3] = src[k + 3];
-        sum += src[k] + src[k + 1] + src[k + 2] + src[k + 3];
+        dst[0] = TL_WIDEN(src[k]);
+        dst[1] = TL_WIDEN(src[k + 2]);
+        dst[2] = TL_WIDEN(src[k + 1]);
+        dst[3] = TL_WIDEN(src[k + 3]);
+        sum += (uint32_t)(dst[0] + dst[1]) + (uint32_t)(dst[2] + dst[3]);
     }
     if (k < n) {
         const int32_t r = n - k;
-        dst[0] = src[k];
-        dst[1] = r > 2 ? src[k + 2] : 0;
-        dst[2] = r > 1 ? src[k + 1] : 0;
+        dst[0] = TL_WIDEN(src[k]);
+        dst[1] = 0;
+        dst[2] = 0;
         dst[3] = 0;
-        sum += dst[0] + dst[1] + dst[2];
-    }
-    return 0u - (uint32_t)TL_W16_BIAS * (uint32_t)sum;
-}
-
-/* tl_requant forced inline for the hot gate requantizations (-Os would call it). */
-TL_ALWAYS_INLINE int32_t tl_requant_hot(int32_t acc, int32_t mult, int32_t shift)
-{
-    int32_t hi;
-    uint32_t lo;
-    tl_mul_words(acc, mult, &hi, &lo);
-    return tl_round_shift_words(hi, lo, shift);
-}
-
-int32_t tl_lut_sym16(int32_t x, const tl_lut_t *lut)
-{
-    const uint16_t *t = lut->u16;
-    const int32_t sh = lut->shift;
-    const int32_t u = x < 0 ? -x : x;
-    const int32_t j = u >> sh;
-    int32_t v;
-    if (j >= lut->n) {
-        v = t[lut->n];
-    } else {
-        const uint32_t mask = ((uint32_t)1 << sh) - 1u;
-        const int32_t t0 = t[j];
-        const int32_t d = ((int32_t)t[j + 1] - t0) * (int32_t)((uint32_t)u & mask);
-        const int32_t q = d >> sh; /* d / 2^sh rounded half to even (tl_round_shift32) */
-        v = t0 + q + (int32_t)((((uint32_t)d & mask) + (mask >> 1) + ((uint32_t)q & 1u)) >> sh);
-    }
-    return x < 0 ? 2 * (int32_t)t[0] - v : v;
-}
-
-void tl_unit_preact(const tl_lstm_unit_t *u, int32_t fast, const int32_t ax[4], const int32_t ah[4], int32_t z[4])
-{
-    int32_t g;
-    if (fast) {
-        for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_odd(ax[g], u->mult_x[g], u->rshift_x[g]) + tl_requant_odd(ah[g], u->mult_h[g], u->rshift_h[g])
-                   + u->bias[g];
+        if (r > 2) {
+            dst[1] = TL_WIDEN(src[k + 2]);
         }
-    } else {
-        for (g = 0; g < 4; ++g) {
-            z[g] = tl_requant_hot(ax[g], u->mult_x[g], u->rshift_x[g] + 33)
-                   + tl_requant_hot(ah[g], u->mult_h[g], u->rshift_h[g] + 33)
-                   + u->bias[g];
+        if (r > 1) {
+            dst[2] = TL_WIDEN(src[k + 1]);
         }
+        sum += (uint32_t)(dst[0] + dst[1] + dst[2]);
     }
+#undef TL_WIDEN
+    return sum;
 }
 
-void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, int32_t z[4], int32_t *gi, int32_t *gf,
-                   int32_t *gg)
+int32_t tl_requant_ext(int32_t acc, int32_t mult, int32_t shift)
+{
+    return tl_requant(acc, mult, shift);
+}
+
+void tl_unit_peep_clip(const tl_lstm_params_t *p, int32_t j, int32_t c_old, int32_t z[4])
 {
     if (p->peep != 0) {
         const int16_t *pj = p->peep + 3 * j;
-        z[0] += tl_requant((int32_t)pj[0] * c_old, p->peep_mult[0], p->peep_shift[0]);
-        z[1] += tl_requant((int32_t)pj[1] * c_old, p->peep_mult[1], p->peep_shift[1]);
+        z[0] += tl_requant_ext((int32_t)pj[0] * c_old, p->peep_mult[0], p->peep_shift[0]);
+        z[1] += tl_requant_ext((int32_t)pj[1] * c_old, p->peep_mult[1], p->peep_shift[1]);
     }
     if (p->has_clip) {
         z[0] = tl_sat(z[0], -p->clip_q, p->clip_q);
         z[1] = tl_sat(z[1], -p->clip_q, p->clip_q);
         z[2] = tl_sat(z[2], -p->clip_q, p->clip_q);
     }
-    if (p->fast & TL_LSTM_FAST_LUT) {
-        *gi = tl_lut_sym16(z[0], &p->lut_f);
-        *gf = p->input_forget ? p->one_f - *gi : tl_lut_sym16(z[1], &p->lut_f);
-        *gg = tl_lut_sym16(z[2], &p->lut_g);
-    } else {
-        *gi = tl_lut_eval(z[0], &p->lut_f);
-        *gf = p->input_forget ? p->one_f - *gi : tl_lut_eval(z[1], &p->lut_f);
-        *gg = tl_lut_eval(z[2], &p->lut_g);
-    }
 }
 
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+int32_t tl_unit_peep_clip_o(const tl_lstm_params_t *p, int32_t j, int32_t c_new, int32_t zo)
+{
+    if (p->peep != 0) {
+        zo += tl_requant_ext((int32_t)p->peep[3 * j + 2] * c_new, p->peep_mult[2], p->peep_shift[2]);
+    }
+    return p->has_clip ? tl_sat(zo, -p->clip_q, p->clip_q) : zo;
+}
+
+/* The f activation (i, f, o gates) and the g activation (cell candidate) of a pre-activation z,
+ * and the h activation of a cell value: the standard table (spec sec. 8.1) or the custom tables. */
+static int32_t tl_act_f(const tl_lstm_params_t *p, int32_t z)
+{
+    return p->table != 0 ? tl_sigmoid_q15(z, p->table, p->table_n, p->gate_shift) : tl_lut_eval(z, &p->luts[0]);
+}
+
+static int32_t tl_act_g(const tl_lstm_params_t *p, int32_t z)
+{
+    return p->table != 0 ? tl_tanh_q15(z, p->table, p->table_n, p->gate_shift) : tl_lut_eval(z, &p->luts[1]);
+}
+
+static int32_t tl_act_h(const tl_lstm_params_t *p, int32_t c)
+{
+    return p->table != 0 ? tl_tanh_q15(c, p->table, p->table_n, p->cell_shift) : tl_lut_eval(c, &p->luts[2]);
+}
+
+void tl_unit_gates(const tl_lstm_params_t *p, int32_t j, int32_t c_old, int32_t z[4], int32_t *gi, int32_t *gf,
+                   int32_t *gg)
+{
+    tl_unit_peep_clip(p, j, c_old, z);
+    *gi = tl_act_f(p, z[0]);
+    *gf = p->input_forget ? p->one_f - *gi : tl_act_f(p, z[1]);
+    *gg = tl_act_g(p, z[2]);
+}
+
+#if defined(TL_NO_LONG_MUL)
 /* Only tl_unit_cell below calls it here (inlined, as a static function called once); elsewhere the
  * inline tl_unit_cell of tl_lstm_internal.h calls the external definition. */
 static int16_t tl_cell_round(int32_t hi, uint32_t lo, int32_t s);
@@ -135,7 +131,7 @@ int16_t tl_cell_round(int32_t hi, uint32_t lo, int32_t s)
     return tl_sat16(tl_round_shift_words(hi, lo, s));
 }
 
-#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)
+#if defined(TL_NO_LONG_MUL)
 /* v * 2^a (a in [0, 62]) as 64-bit words, no 64-bit shift (libgcc would be called). */
 static inline void tl_shl_words(int32_t v, int32_t a, int32_t *hi, uint32_t *lo)
 {
@@ -172,38 +168,26 @@ void tl_lstm_step_s8(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int1
     int16_t *const vh = scratch + 4 * qx;
     int8_t *const hn = (int8_t *)(vh + 4 * qh);
     const tl_lstm_unit_t *u = p->units;
-    const int32_t fast_rq = p->fast & TL_LSTM_FAST_REQUANT;
     int32_t j;
-    const uint32_t bx = tl_unpack_quads(x, p->input_size, vx);
-    const uint32_t bh = tl_unpack_quads(h, n_h, vh);
+    const uint32_t sx = tl_unpack_quads(x, p->input_size, p->x_zero_point, p->pre_x, vx);
+    const uint32_t sh = tl_unpack_quads(h, n_h, p->h_zero_point, p->pre_h, vh);
     for (j = 0; j < n_h; ++j, ++u) {
         int32_t ax[4], ah[4], z[4];
-        int32_t gi, gf, gg, go, act, rq;
+        int32_t gi, gf, gg, go, act;
         int16_t c_new;
         /* 1: gate pre-activations and i, f, g */
-        tl_unit_acc(p, j, u, vx, vh, bx, bh, ax, ah);
-        tl_unit_preact(u, fast_rq, ax, ah, z);
+        tl_unit_acc(p, j, vx, vh, sx, sh, ax, ah);
+        tl_unit_preact(u, ax, ah, z);
         tl_unit_gates(p, j, c[j], z, &gi, &gf, &gg);
         /* 2: cell */
         c_new = tl_unit_cell(p, gi, gf, gg, c[j]);
         c[j] = c_new;
         /* 3-4: output gate: peephole on the NEW cell, then clip */
-        if (p->peep != 0) {
-            z[3] += tl_requant((int32_t)p->peep[3 * j + 2] * c_new, p->peep_mult[2], p->peep_shift[2]);
-        }
-        if (p->has_clip) {
-            z[3] = tl_sat(z[3], -p->clip_q, p->clip_q);
-        }
+        z[3] = tl_unit_peep_clip_o(p, j, c_new, z[3]);
         /* 5-7: o, h_act(c'), h' = sat8(zp_h + requant(o * a)) */
-        if (p->fast & TL_LSTM_FAST_LUT) {
-            go = tl_lut_sym16(z[3], &p->lut_f);
-            act = tl_lut_sym16(c_new, &p->lut_h);
-        } else {
-            go = tl_lut_eval(z[3], &p->lut_f);
-            act = tl_lut_eval(c_new, &p->lut_h);
-        }
-        rq = fast_rq ? tl_requant_odd(go * act, p->h_mult, p->h_shift - 33) : tl_requant(go * act, p->h_mult, p->h_shift);
-        hn[j] = tl_sat8(p->h_zero_point + rq);
+        go = tl_act_f(p, z[3]);
+        act = tl_act_h(p, c_new);
+        hn[j] = tl_sat8(p->h_zero_point + tl_requant_ext(go * act, p->h_mult, p->h_shift));
     }
     for (j = 0; j < n_h; ++j) {
         h[j] = hn[j];

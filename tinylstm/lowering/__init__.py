@@ -3,8 +3,8 @@ and read by the C emitter (:mod:`tinylstm.codegen`), its tests and benchmarks.
 
 - :mod:`.layout`: weight storage (int8 or ``TL_W16`` words) and the quad layout, table storage
   (uint16 or int32), the per-unit constants (``tl_lstm_unit_t``) and the step's scratch size;
-- :mod:`.steps`: the ``TL_LSTM_FAST_*`` flags of each direction and the step function of each
-  layer (``tl_lstm_step_fast`` or ``tl_lstm_step_s8``);
+- :mod:`.steps`: the step function of each layer (``tl_lstm_step_fast`` or ``tl_lstm_step_s8``)
+  and why, and the standard table's shifts;
 - :mod:`.lstm`: one layer lowered (:func:`lower_lstm`).
 
 It reads the integer model only; the numbers are the model's, the choices the runtime's
@@ -14,10 +14,10 @@ C plan (:mod:`tinylstm.codegen.plan`).
 
 from __future__ import annotations
 
-from .layout import quad_layout, scratch_bytes, scratch_halves, table_ctype, weight_ctype
+from .layout import UNIT_FIELDS, quad_layout, scratch_bytes, scratch_halves, table_ctype, unit_constants, weight_ctype
 from .lstm import LoweredDirection, LoweredLstm, lower_lstm
-from .steps import fast_cell_ok, fast_lut_ok, fast_note, fast_requant_ok, step_function
+from .steps import STEP_FAST, STEP_GENERAL, slow_reason, step_choice, table_shifts
 
-__all__ = ["LoweredDirection", "LoweredLstm", "fast_cell_ok", "fast_lut_ok", "fast_note", "fast_requant_ok",
-           "lower_lstm", "quad_layout", "scratch_bytes", "scratch_halves", "step_function", "table_ctype",
-           "weight_ctype"]
+__all__ = ["STEP_FAST", "STEP_GENERAL", "UNIT_FIELDS", "LoweredDirection", "LoweredLstm", "lower_lstm",
+           "quad_layout", "scratch_bytes", "scratch_halves", "slow_reason", "step_choice", "table_ctype",
+           "table_shifts", "unit_constants", "weight_ctype"]

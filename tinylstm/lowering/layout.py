@@ -10,10 +10,6 @@ import numpy as np
 
 from ..qmodel import QLstm, QLstmDirection
 
-#: ``tl_lstm_unit_t`` stores each requantization shift minus this (the fast kernels save a
-#: subtraction); a zero multiplier gets this shift, so it never keeps a layer off the fast path.
-SHIFT_BIAS = 33
-
 
 def weight_ctype(w: np.ndarray) -> str:
     """The storage of an LSTM weight matrix: ``int8_t`` when every weight fits 8 bits (whatever
@@ -50,18 +46,23 @@ def table_ctype(values: np.ndarray, fallback: str) -> str:
     return fallback
 
 
+#: the fields of ``tl_lstm_unit_t`` (codegen/runtime/tl_lstm.h), in order
+UNIT_FIELDS = ("bias", "mult", "shift")
+
+
 def unit_constants(d: QLstmDirection, hidden: int) -> np.ndarray:
-    """``tl_lstm_unit_t`` of every hidden unit: (H, 4 gates i, f, g, o, 7) int64 with the fields
-    effb_x, effb_h, mult_x, mult_h, bias, rshift_x, rshift_h (shifts minus :data:`SHIFT_BIAS`)."""
-    cols = [d.effb_x, d.effb_h, d.mult_x, d.mult_h, d.bias, d.shift_x, d.shift_h]
-    u = np.stack([np.asarray(c, np.int64).reshape(4, hidden).T for c in cols], axis=-1)  # (H, 4, 7)
-    if (u[..., 5:] < 0).any() or (u[..., 5:] > 62).any():
-        raise ValueError("requantization shift outside [0, 62]")  # internal: the quantizer guarantees it
-    # a zero multiplier gives 0 at any shift: give it shift SHIFT_BIAS so the fast path applies
-    for m_col, s_col in ((2, 5), (3, 6)):
-        u[..., s_col] = np.where(u[..., m_col] == 0, SHIFT_BIAS, u[..., s_col])
-    u[..., 5:] -= SHIFT_BIAS
-    return u
+    """``tl_lstm_unit_t`` of every hidden unit: (H, 4 gates i, f, g, o, 3) int64 with the fields of
+    :data:`UNIT_FIELDS`: the bias ``B``, the multipliers packed as ``mx | mh << 16`` (one word for
+    SMLAWB / SMLAWT) and the shift ``s`` (spec §6)."""
+    mx = np.asarray(d.mult_x, np.int64)
+    mh = np.asarray(d.mult_h, np.int64)
+    s = np.asarray(d.shift, np.int64)
+    if mx.size and (min(mx.min(), mh.min()) < 0 or max(mx.max(), mh.max()) >= 1 << 15):
+        raise ValueError("gate multiplier outside [0, 2^15)")  # internal: the quantizer guarantees it
+    if s.size and (s.min() < 0 or s.max() > 31):
+        raise ValueError("gate shift outside [0, 31]")  # internal: the quantizer guarantees [4, 30]
+    cols = [np.asarray(d.bias, np.int64), mx | (mh << 16), s]
+    return np.stack([c.reshape(4, hidden).T for c in cols], axis=-1)  # (H, 4, 3)
 
 
 def scratch_bytes(inputs: int, hidden: int) -> int:
