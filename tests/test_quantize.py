@@ -234,6 +234,33 @@ def test_zero_weight_rows_do_not_limit_the_shift() -> None:
     assert (tr["enc"][0].gates[..., 1] == 2**15).all()  # f = 1.0 exactly: the carousel keeps c
 
 
+def test_small_table_limits_the_cell_format() -> None:
+    # a 16-segment standard table read by the cell's tanh at shift k - frac: its steps are large,
+    # so k stays <= frac + 17 (§11.4) where the tiny cells would ask for 23
+    m = _one_layer()
+    d = m.nodes[1].directions[0]
+    g = slice(8, 12)  # the g rows (H = 4): a tiny cell input, so |c| < 2^-8
+    w, r, bias = d.w.copy(), d.r.copy(), d.b.copy()
+    w[g] *= 1e-4
+    r[g] *= 1e-4
+    bias[g] = 1e-4
+    m = replace(m, nodes=(m.nodes[0], replace(m.nodes[1], directions=(replace(d, w=w, r=r, b=bias),)), m.nodes[2]))
+    x = np.random.default_rng(0).normal(size=(8, 6, 3)).astype(np.float32)
+    assert quantize(m, x).nodes[1].directions[0].cell_frac == 23
+    q = quantize(m, x, lut_size=16)
+    d = q.nodes[1].directions[0]
+    assert q.nodes[1].table_frac == 0 and d.cell_frac == 17
+    q.run_int(q.quantize_input(x))
+    bad = replace(q, nodes=(q.nodes[0], replace(q.nodes[1], directions=(replace(d, cell_frac=18, s_c=d.s_c - 1,
+                                                                                     a_ig=d.a_ig + 1),)),
+                            q.nodes[2]))
+    from tinylstm.qmodel.check import check_model
+
+    check_model(q)
+    with pytest.raises(ModelFormatError, match="cell_frac 18"):
+        check_model(bad)
+
+
 def test_impossible_model_refused() -> None:
     m = _one_layer(gain=1e6)
     x = np.random.default_rng(0).normal(0, 1e5, (4, 6, 3)).astype(np.float32)

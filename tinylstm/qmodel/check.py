@@ -389,6 +389,9 @@ def _check_lstm(n: QLstm, src: QNode, where: str) -> None:
             _check_lut(d.lut_h, d.cell_frac, dw, "lut_h")
         elif d.lut_g is not None or d.lut_h is not None:
             _fail(dw, "a standard direction has no custom tables")
+        elif n.table is not None and lut_interp_bound(n.table, max(d.cell_frac - n.table_frac, 0)) + (
+                1 << max(d.cell_frac - n.table_frac, 0)) > INT32_MAX:
+            _fail(dw, f"cell_frac {d.cell_frac}: the cell's tanh from the standard table could overflow int32 (§11.4)")
         k_c = d.cell_frac
         qf, qg, _ = d.gate_q
         m = max(k_c, qg)

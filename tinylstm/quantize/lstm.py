@@ -23,7 +23,7 @@ from ..qmodel.bounds import (
 )
 from ..qmodel.nodes import MAX_GATE_SHIFT, MAX_PRE, S_MIN
 from .calibration import Calibration
-from .luts import BOUNDED, GATE_Q, LutError, build_lut, is_standard
+from .luts import BOUNDED, GATE_Q, LutError, build_lut, is_standard, max_table_shift
 from .params import as_int32, head_range, int8_params, int8_params_min_scale, multiplier, multipliers, quantize_rows
 
 #: Default fraction bits of gate pre-activations (measured: docs/quantization.md §13).
@@ -123,6 +123,8 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     cmax = calib.absmax(k_node, f"c{d}")
     cmax = max(cmax, float(np.max(np.abs(dr.initial_c))) if dr.initial_c.size else 0.0)
     k = cell_frac(cmax, opts["cell_headroom"])
+    if standard:  # the cell's tanh reads the table with shift k - frac (§11.4: small tables only)
+        k = min(k, opts["table_frac"] + max_table_shift(opts["table"]))
 
     if h_act.name not in BOUNDED:
         raise QuantizationError(
