@@ -17,13 +17,14 @@ from ..qmodel import QLstm, QLstmDirection, QLstmState
 from ..qmodel.bounds import (
     gate_sum_bound,
     hidden_bound,
+    lut_interp_bound,
     pre_activation_bound,
     state_c_bound,
     widened_acc_bound,
 )
 from ..qmodel.nodes import MAX_GATE_SHIFT, MAX_PRE, S_MIN
 from .calibration import Calibration
-from .luts import BOUNDED, GATE_Q, LutError, build_lut, is_standard, max_table_shift
+from .luts import BOUNDED, GATE_Q, LutError, build_lut, is_standard
 from .params import as_int32, head_range, int8_params, int8_params_min_scale, multiplier, multipliers, quantize_rows
 
 #: Default fraction bits of gate pre-activations (measured: docs/quantization.md §13).
@@ -78,6 +79,15 @@ def gate_shifts(fx: np.ndarray, fh: np.ndarray) -> np.ndarray:
     s[pos] = np.minimum(est, MAX_GATE_SHIFT)
     over = np.rint(fm * np.exp2(16 + s)) >= 2**15
     return np.where(over, s - 1, s)
+
+
+def max_table_shift(table: np.ndarray) -> int:
+    """The largest input shift ``sh`` below the standard table's grid whose interpolation step
+    ``|D[j+1] - D[j]| * (2^sh - 1)`` plus a rounding term ``2^sh`` stays below 2^31 (§11.4)."""
+    sh = 0
+    while sh < 30 and lut_interp_bound(table, sh + 1) + (1 << (sh + 1)) <= INT32_MAX:
+        sh += 1
+    return sh
 
 
 def _gate_rows(wq: np.ndarray, rq: np.ndarray, px: int, ph: int, fx: np.ndarray, fh: np.ndarray,

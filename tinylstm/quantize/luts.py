@@ -13,7 +13,6 @@ import numpy as np
 from ..fixedpoint import INT32_MAX, Lut, lut_eval
 from ..ir import Activation
 from ..ir.reference import apply_activation
-from ..qmodel.bounds import lut_interp_bound
 
 #: Activations bounded on the whole real line: they get a table in any slot.
 BOUNDED = ("Sigmoid", "Tanh", "ScaledTanh", "HardSigmoid", "Softsign")
@@ -158,15 +157,6 @@ def standard_table(size: int = DEFAULT_SIZE) -> tuple[np.ndarray, int]:
     x = np.arange(size + 1, dtype=np.float64) * 2.0**-frac
     d = np.rint(2.0**16 * (1.0 - 1.0 / (1.0 + np.exp(-x))))
     return d.astype(np.uint16), frac
-
-
-def max_table_shift(table: np.ndarray) -> int:
-    """The largest input shift ``sh`` below the standard table's grid whose interpolation step
-    ``|D[j+1] - D[j]| * (2^sh - 1)`` plus a rounding term ``2^sh`` stays below 2^31 (§11.4)."""
-    sh = 0
-    while sh < 30 and lut_interp_bound(table, sh + 1) + (1 << (sh + 1)) <= INT32_MAX:
-        sh += 1
-    return sh
 
 
 def is_standard(activations: tuple[Activation, Activation, Activation]) -> bool:
