@@ -30,6 +30,7 @@ STAGES = (
     ("tinylstm.cbuild",),
     ("tinylstm.validate",),
     ("tinylstm.export",),
+    ("tinylstm.finetune",),
     ("tinylstm.quantize.report", "tinylstm.pipeline", "tinylstm.demo"),
     ("tinylstm.cli", "tinylstm.__main__"),
     ("tinylstm",),

@@ -12,7 +12,7 @@ import sys
 
 from .._version import __version__
 from ..errors import TinyLstmError, one_line, printable
-from . import commands  # noqa: F401  (registers the subcommands)
+from . import commands, finetune  # noqa: F401  (registers the subcommands)
 from .registry import COMMANDS
 
 EXIT_USER_ERROR = 2

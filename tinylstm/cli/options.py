@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import OutputPathError
 
 
-def quant_options(p: argparse.ArgumentParser) -> None:
+def quant_options(p: argparse.ArgumentParser, lstm_weight_bits: int = 16) -> None:
     g = p.add_argument_group("quantization")
     g.add_argument("--observer", choices=("minmax", "percentile", "mse"), default="minmax",
                    help="range observer for int8 activations (default: minmax)")
@@ -21,10 +21,21 @@ def quant_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pre-frac", type=int, default=16, help="fraction bits of gate pre-activations")
     g.add_argument("--cell-headroom", type=float, default=1.0,
                    help="multiply the calibrated max |cell| before choosing its int16 range")
-    g.add_argument("--lstm-weight-bits", type=int, choices=(8, 16), default=16,
-                   help="width of the LSTM weight matrices: 16 (default) keeps long-lag memory, 8 halves "
-                        "their flash (docs/quantization.md section 13)")
+    g.add_argument("--lstm-weight-bits", type=_weight_bits, default=lstm_weight_bits, metavar="{8,16,auto,NODE=BITS}",
+                   help=f"width of the LSTM/GRU weight matrices (default {lstm_weight_bits}): 16 keeps long-lag "
+                        "memory, 8 halves their flash (docs/quantization.md section 13); auto: 8 bits for each "
+                        "layer whose integer model stays within 0.1%% of the sequences of float on the data, else "
+                        "16 (docs/finetune.md); NODE=BITS[,NODE=BITS...] per layer")
     batch_row_option(p)
+
+
+def _weight_bits(text: str):
+    from ..finetune.weight_bits import parse_bits
+
+    try:
+        return parse_bits(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def batch_row_option(p: argparse.ArgumentParser) -> None:
@@ -49,6 +60,14 @@ def quantize_from_args(args: argparse.Namespace, fm, calib=None):
     from ..quantize.quantizer import quantize
 
     ds = calib if calib is not None else load_dataset(args.calib, fm, what="calibration data")
+    if args.lstm_weight_bits == "auto":
+        import sys
+
+        from ..finetune.weight_bits import choose_weight_bits
+
+        qm, choice = choose_weight_bits(fm, ds, quantize_options=quantize_kwargs(args))
+        print(f"note: {choice.describe()}", file=sys.stderr)
+        return qm
     return quantize(fm, ds, **quantize_kwargs(args))
 
 

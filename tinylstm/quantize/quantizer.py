@@ -10,7 +10,7 @@ every reachable state.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def quantize(
     pre_frac: int = DEFAULT_PRE_FRAC,
     lut_size: int = 512,
     lut_interp: bool = True,
-    lstm_weight_bits: int = 16,
+    lstm_weight_bits: int | Mapping[str, int] = 16,
     cell_headroom: float = 1.0,
     range_margin: float = 0.05,
     observer: str = "minmax",
@@ -66,10 +66,11 @@ def quantize(
     segments per half table; ``lut_interp=False`` is an ablation mode the C runtime does not
     implement; ``lstm_weight_bits`` (16 or 8) is the width of the LSTM weight matrices (16 keeps
     long-lag memory, docs/quantization.md §13; lowered per matrix if the overflow proof needs
-    it); ``cell_headroom`` >= 1 multiplies the calibrated ``max |c|`` before choosing the
-    cell's power-of-two range; ``range_margin`` widens the calibrated ranges of head outputs
-    and of LSTM hidden states by that fraction of their span on each nonzero side (clamped to
-    what the function can reach).
+    it; a mapping ``{layer name: 8 or 16}`` sets it per LSTM/GRU layer, 16 for the layers it omits,
+    as ``--lstm-weight-bits auto`` chooses); ``cell_headroom`` >= 1 multiplies the calibrated
+    ``max |c|`` before choosing the cell's power-of-two range; ``range_margin`` widens the
+    calibrated ranges of head outputs and of LSTM hidden states by that fraction of their span on
+    each nonzero side (clamped to what the function can reach).
     """
     _check_batch_free(float_model)
     if not isinstance(calib, Calibration):
@@ -80,15 +81,14 @@ def quantize(
         raise QuantizationError(f"lut_size {lut_size} must be a power of two in [16, 8192]")
     if not cell_headroom >= 1.0:
         raise QuantizationError(f"cell_headroom {cell_headroom} must be >= 1")
-    if lstm_weight_bits not in (8, 16):
-        raise QuantizationError(f"lstm_weight_bits {lstm_weight_bits} must be 8 or 16")
+    layer_bits, lstm_weight_bits = _layer_bits(float_model, lstm_weight_bits)
     if not 0.0 <= range_margin <= 1.0:
         raise QuantizationError(f"range_margin {range_margin} must lie in [0, 1]")
     opts = {"pre_frac": pre_frac, "lut_size": lut_size, "lut_interp": lut_interp, "cell_headroom": cell_headroom,
             "range_margin": range_margin, "lstm_weight_bits": lstm_weight_bits}
     table, table_frac = standard_table(lut_size)
     # the options recorded in the model are the JSON scalars above; the table goes to each layer
-    layer_opts = dict(opts, table=table, table_frac=table_frac)
+    layer_opts = dict(opts, table=table, table_frac=table_frac, lstm_weight_bits=16 if layer_bits else lstm_weight_bits)
 
     uses = _consumers(float_model)
     qnodes: list[QNode] = []
@@ -105,9 +105,9 @@ def quantize(
             s, zp = int8_params(*calib.range(k, "output"))
             q: QNode = QInput(node.name, node.features, s, zp, kind=node.kind)
         elif isinstance(node, LstmNode):
-            q = _with_src(quantize_lstm(node, k, calib, src, layer_opts), src_q)
+            q = _with_src(quantize_lstm(node, k, calib, src, dict(layer_opts, **layer_bits.get(node.name, {}))), src_q)
         elif isinstance(node, GruNode):
-            q = _with_src(quantize_gru(node, k, calib, src, layer_opts), src_q)
+            q = _with_src(quantize_gru(node, k, calib, src, dict(layer_opts, **layer_bits.get(node.name, {}))), src_q)
         elif isinstance(node, LstmStateNode):
             lq: QLstm = qnodes[src_q]  # type: ignore[assignment]
             q = quantize_lstm_state(node, k, src_q, lq, calib, opts["range_margin"])
@@ -164,6 +164,21 @@ def _check_batch_free(fm: FloatModel) -> None:
             "row's constants with --batch-row K (Python: load_onnx(path, batch_row=K))",
             node=node, field=what,
         )
+
+
+def _layer_bits(fm: FloatModel, bits: int | Mapping[str, int]) -> tuple[dict[str, dict[str, int]], int | str]:
+    """Per-layer weight widths (``{name: {"lstm_weight_bits": b}}``) and the option value recorded
+    in the model (the int, or ``"name=b,..."`` for a mapping)."""
+    if not isinstance(bits, Mapping):
+        if bits not in (8, 16):
+            raise QuantizationError(f"lstm_weight_bits {bits} must be 8 or 16 (or a mapping layer name -> 8 or 16)")
+        return {}, bits
+    layers = [n.name for n in fm.nodes if isinstance(n, (LstmNode, GruNode))]
+    for name, b in bits.items():
+        if name not in layers or b not in (8, 16):
+            raise QuantizationError(f"lstm_weight_bits: '{name}' = {b!r}; expected a recurrent layer of the model "
+                                    f"({', '.join(layers)}) and 8 or 16 bits")
+    return {k: {"lstm_weight_bits": b} for k, b in bits.items()}, ",".join(f"{k}={b}" for k, b in bits.items())
 
 
 def _with_src(q, src_q: int | None):
