@@ -21,11 +21,13 @@ def quant_options(p: argparse.ArgumentParser, lstm_weight_bits: int = 16) -> Non
     g.add_argument("--pre-frac", type=int, default=16, help="fraction bits of gate pre-activations")
     g.add_argument("--cell-headroom", type=float, default=1.0,
                    help="multiply the calibrated max |cell| before choosing its int16 range")
-    g.add_argument("--lstm-weight-bits", type=_weight_bits, default=lstm_weight_bits, metavar="{8,16,auto,NODE=BITS}",
+    g.add_argument("--lstm-weight-bits", type=_weight_bits, default=lstm_weight_bits,
+                   metavar="{8,16,auto,NODE[/W|/R]=BITS}",
                    help=f"width of the LSTM/GRU weight matrices (default {lstm_weight_bits}): 16 keeps long-lag "
                         "memory, 8 halves their flash (docs/quantization.md section 13); auto: 8 bits for each "
-                        "layer whose integer model stays within 0.1%% of the sequences of float on the data, else "
-                        "16 (docs/finetune.md); NODE=BITS[,NODE=BITS...] per layer")
+                        "matrix (W, R of every layer) whose integer model stays within 0.1%% of the sequences of "
+                        "float on the data, else 16 (docs/finetune.md); NODE=BITS per layer, NODE/W=BITS or "
+                        "NODE/R=BITS per matrix")
     batch_row_option(p)
 
 

@@ -8,7 +8,7 @@ spec's integer primitives in torch, with straight-through gradients), :mod:`.for
 integer model run in torch) and :mod:`.fused` (its LSTM recurrence as one autograd function),
 :mod:`.trainer` (the loop and checkpoint choice), :mod:`.score` (float and simulator scores),
 :mod:`.data`, :mod:`.weights`, :mod:`.onnx_write`, :mod:`.report`, :mod:`.agreement`,
-:mod:`.progress`; :mod:`.weight_bits` chooses 8 or 16 bits per layer (``--lstm-weight-bits auto``).
+:mod:`.progress`; :mod:`.weight_bits` chooses 8 or 16 bits per weight matrix (``--lstm-weight-bits auto``).
 """
 
 from __future__ import annotations

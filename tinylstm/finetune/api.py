@@ -101,7 +101,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune ``model``'s LSTM and Dense weights so its integer model (``lstm_weight_bits`` 8,
     16 or per layer, ``quantize_options`` as for :func:`tinylstm.quantize.quantize`) scores well;
-    ``"auto"``: fine-tune at 8 bits, then give 16 bits to the layers that need them
+    ``"auto"``: fine-tune at 8 bits, then give 16 bits to the matrices that need them
     (:mod:`.weight_bits`, scored on the validation data).
 
     ``train`` / ``val`` / ``calib``: data files or data as ``load_dataset`` takes them; ``train``
@@ -149,7 +149,7 @@ def _check_options(steps: int, lr: float, batch: int, eval_every: int, tolerance
     if not lr > 0 or not tolerance > 0:
         raise DataError(f"finetune: lr and tolerance must be > 0, got {lr!r} and {tolerance!r}")
     if not (bits in (8, 16, "auto") or isinstance(bits, dict)):
-        raise DataError(f"finetune: lstm_weight_bits must be 8, 16, 'auto' or {{layer: 8 or 16}}, got {bits!r}")
+        raise DataError(f"finetune: lstm_weight_bits must be 8, 16, 'auto' or {{layer[/W|/R]: 8 or 16}}, got {bits!r}")
 
 
 def _run(model, fm: FloatModel, train_ex: Examples, val_ex: Examples, cal_ds, opts, notes: list[str],

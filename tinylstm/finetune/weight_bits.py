@@ -1,17 +1,16 @@
-"""``--lstm-weight-bits auto``: the fewest bits (8 or 16) per recurrent layer whose integer model
-still scores within a budget of the float model.
+"""``--lstm-weight-bits auto``: the fewest bits (8 or 16) per recurrent weight matrix whose integer
+model still scores within a budget of the float model.
 
 The score is the simulator's on validation data: with ``labels`` or ``y`` the task's (wrong
 sequences, as :mod:`.score` counts them); without, agreement with the float model (a classifier's
 top class; a regression output within ``tolerance`` of the float output). The budget allows
 ``floor(budget * n)`` more wrong sequences than the float model (default 0.1 %: none on fewer than
-1000 sequences). Search: all layers at 8 bits; if that misses the budget, all at 16, then each layer
-lowered to 8 in turn (largest first), kept where the budget still holds: at most L + 2 integer
-models for L layers, one calibration.
-
-The granularity is the layer (its W and R together): the quantizer takes one width per layer
-(``lstm_weight_bits={name: bits}``). The module lives beside fine-tuning because both score
-integer models with the simulator on data (:mod:`.score`), a later stage than the quantizer.
+1000 sequences). Search: every matrix at 8 bits; if that misses the budget, all at 16, then each
+matrix (the input matrix W and the recurrent matrix R of every layer) lowered to 8 in turn, largest
+first, kept where the budget still holds: at most 2L + 2 integer models for L layers, one
+calibration. The quantizer takes the widths as ``lstm_weight_bits={"layer/W": 8, "layer/R": 16}``.
+The module lives beside fine-tuning because both score integer models with the simulator on data
+(:mod:`.score`), a later stage than the quantizer.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ DEFAULT_BUDGET = 0.001
 class WeightBits:
     """The choice and how it was made."""
 
-    bits: dict[str, int]  # recurrent layer -> 8 or 16
+    bits: dict[str, int]  # "layer/W" or "layer/R" -> 8 or 16
     float_score: Score
     score: Score  # of the chosen integer model
     allowed: int  # wrong sequences the budget allows
@@ -64,7 +63,8 @@ def format_bits(bits: dict[str, int]) -> str:
 
 
 def parse_bits(text: str) -> int | str | dict[str, int]:
-    """``8``, ``16``, ``auto`` or ``NODE=BITS[,NODE=BITS...]`` (a ValueError names what is wrong)."""
+    """``8``, ``16``, ``auto`` or ``KEY=BITS[,KEY=BITS...]`` with KEY a layer or ``layer/W``,
+    ``layer/R`` (a ValueError names what is wrong)."""
     t = text.strip()
     if t in ("8", "16"):
         return int(t)
@@ -74,17 +74,19 @@ def parse_bits(text: str) -> int | str | dict[str, int]:
     for part in t.split(","):
         name, eq, b = part.rpartition("=")
         if not eq or not name or b.strip() not in ("8", "16"):
-            raise ValueError(f"'{text}': expected 8, 16, auto or NODE=BITS[,NODE=BITS...] with BITS 8 or 16")
+            raise ValueError(f"'{text}': expected 8, 16, auto or NODE[/W|/R]=BITS[,...] with BITS 8 or 16")
         out[name] = int(b)
     return out
 
 
-def _layers(fm: FloatModel) -> list[tuple[str, int]]:
-    """Recurrent layers with their weight counts, largest first."""
+def _matrices(fm: FloatModel) -> list[tuple[str, int]]:
+    """The recurrent layers' weight matrices ``layer/W``, ``layer/R`` with their weight counts,
+    largest first (the order of the model on ties)."""
     out = []
     for n in fm.nodes:
         if isinstance(n, (LstmNode, GruNode)):
-            out.append((n.name, sum(d.w.size + d.r.size for d in n.directions)))
+            out.append((f"{n.name}/W", sum(d.w.size for d in n.directions)))
+            out.append((f"{n.name}/R", sum(d.r.size for d in n.directions)))
     return sorted(out, key=lambda t: -t[1])
 
 
@@ -105,7 +107,7 @@ def _reference(fm: FloatModel, ds: Dataset) -> Examples:
 def choose_weight_bits(fm: FloatModel, calib: Any, data: Any = None, *, quantize_options: dict | None = None,
                        budget: float = DEFAULT_BUDGET, tolerance: float = DEFAULT_TOLERANCE
                        ) -> tuple[QuantizedModel, WeightBits]:
-    """The integer model with the fewest LSTM/GRU weight bits per layer within ``budget`` (see the
+    """The integer model with the fewest LSTM/GRU weight bits per matrix within ``budget`` (see the
     module doc) on ``data`` (default: the calibration data, against the float model)."""
     opts = {k: v for k, v in (quantize_options or {}).items() if k != "lstm_weight_bits"}
     cal_ds = load_dataset(calib, fm, what="calibration data")
@@ -116,7 +118,7 @@ def choose_weight_bits(fm: FloatModel, calib: Any, data: Any = None, *, quantize
     ex = examples(ds, fm, "validation data") if with_truth else _reference(fm, ds)
     ref = float_score(fm, ex, tolerance)
     allowed = ref.wrong + math.floor(budget * len(ex))
-    layers = _layers(fm)
+    layers = _matrices(fm)
     tried: list[tuple[str, Score]] = []
 
     def attempt(bits: dict[str, int]) -> tuple[QuantizedModel, Score]:

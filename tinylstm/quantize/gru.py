@@ -18,7 +18,16 @@ from ..qmodel import QGru, QGruDirection
 from ..qmodel.bounds import gru_gate_sum_bound, pre_activation_bound, state_acc_bound, state_c_bound
 from ..qmodel.nodes import MAX_STATE_SHIFT, MIN_STATE_SHIFT, S_MIN
 from .calibration import Calibration
-from .lstm import MAX_CELL_FRAC, MAX_TABLE_SHIFT, MIN_AUTO_PRE_FRAC, _gate_lut, _lstm_matrix, gate_shifts, pre_shift
+from .lstm import (
+    MAX_CELL_FRAC,
+    MAX_TABLE_SHIFT,
+    MIN_AUTO_PRE_FRAC,
+    _gate_lut,
+    _lstm_matrix,
+    gate_shifts,
+    matrix_bits,
+    pre_shift,
+)
 from .luts import MAX_DOMAIN
 from .params import as_int32, head_range, int8_params_min_scale, multiplier, quantize_rows
 
@@ -123,9 +132,8 @@ def _quantize_direction(node: GruNode, d: int, k: int, sx: float, sy: float, zpy
     name = node.name
     f_act, g_act = dr.activations
     standard = is_standard_gru(dr.activations) and opts["lut_interp"]
-    bits = 8 if opts["lstm_weight_bits"] == 8 else 16
-    wq, sw = _lstm_matrix(dr.w, bits, f"node '{name}' (input matmul)")
-    rq, sr = quantize_rows(dr.r, bits)
+    wq, sw = _lstm_matrix(dr.w, matrix_bits(opts, "W"), f"node '{name}' (input matmul)")
+    rq, sr = quantize_rows(dr.r, matrix_bits(opts, "R"))
     px, q = pre_shift(wq), state_shift(rq)
     if int(state_acc_bound(rq, q).max(initial=0)) > INT32_MAX:
         raise QuantizationError(f"node '{name}' (recurrent matmul): an int32 accumulator could overflow")

@@ -47,6 +47,12 @@ def cell_frac(cmax: float, headroom: float) -> int:
     return int(min(max(15 - math.ceil(math.log2(v)), 0), MAX_CELL_FRAC))
 
 
+def matrix_bits(opts: dict, matrix: str) -> int:
+    """The requested width of one weight matrix ("W" or "R") of a layer: ``opts["matrix_bits"]``
+    (per matrix, from ``lstm_weight_bits={"layer/W": 8, ...}``) or the layer's ``lstm_weight_bits``."""
+    return int(opts.get("matrix_bits", {}).get(matrix, opts["lstm_weight_bits"]))
+
+
 def _lstm_matrix(w: np.ndarray, bits: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Weights of one LSTM matrix at the widest width <= ``bits`` whose matvec over widened inputs
     (``|v| <= 255``, no pre-shift) provably fits int32 (§11.1): ``(wq, per-row scale)``."""
@@ -125,8 +131,8 @@ def _quantize_direction(node: LstmNode, d: int, k_node: int, calib: Calibration,
     name = node.name
     f_act, g_act, h_act = dr.activations
     standard = is_standard(dr.activations) and opts["lut_interp"]
-    wq, sw = _lstm_matrix(dr.w, opts["lstm_weight_bits"], f"node '{name}' (input matmul)")
-    rq, sr = _lstm_matrix(dr.r, opts["lstm_weight_bits"], f"node '{name}' (recurrent matmul)")
+    wq, sw = _lstm_matrix(dr.w, matrix_bits(opts, "W"), f"node '{name}' (input matmul)")
+    rq, sr = _lstm_matrix(dr.r, matrix_bits(opts, "R"), f"node '{name}' (recurrent matmul)")
     px, ph = pre_shift(wq), pre_shift(rq)
 
     # cell format from calibration (and the initial state)
@@ -274,4 +280,4 @@ def quantize_lstm_state(node: LstmStateNode, k: int, src_q: int, lq: QLstm, cali
 
 
 __all__ = ["DEFAULT_PRE_FRAC", "MAX_CELL_FRAC", "MIN_AUTO_PRE_FRAC", "MIN_PRE_FRAC", "S_MIN", "cell_frac",
-           "gate_shifts", "pre_shift", "quantize_lstm", "quantize_lstm_state"]
+           "gate_shifts", "matrix_bits", "pre_shift", "quantize_lstm", "quantize_lstm_state"]

@@ -166,19 +166,25 @@ def _check_batch_free(fm: FloatModel) -> None:
         )
 
 
-def _layer_bits(fm: FloatModel, bits: int | Mapping[str, int]) -> tuple[dict[str, dict[str, int]], int | str]:
-    """Per-layer weight widths (``{name: {"lstm_weight_bits": b}}``) and the option value recorded
-    in the model (the int, or ``"name=b,..."`` for a mapping)."""
+def _layer_bits(fm: FloatModel, bits: int | Mapping[str, int]) -> tuple[dict[str, dict], int | str]:
+    """Per-layer weight widths (``{name: {"matrix_bits": {"W": b, "R": b}}}``) from a mapping whose
+    keys are a recurrent layer (both matrices) or ``layer/W``, ``layer/R`` (one matrix), and the
+    option value recorded in the model (the int, or ``"key=b,..."`` for a mapping)."""
     if not isinstance(bits, Mapping):
         if bits not in (8, 16):
             raise QuantizationError(f"lstm_weight_bits {bits} must be 8 or 16 (or a mapping layer name -> 8 or 16)")
         return {}, bits
     layers = [n.name for n in fm.nodes if isinstance(n, (LstmNode, GruNode))]
-    for name, b in bits.items():
+    out: dict[str, dict] = {}
+    for key, b in bits.items():
+        name, _, matrix = key.rpartition("/") if key not in layers and key.endswith(("/W", "/R")) else (key, "", "")
         if name not in layers or b not in (8, 16):
-            raise QuantizationError(f"lstm_weight_bits: '{name}' = {b!r}; expected a recurrent layer of the model "
-                                    f"({', '.join(layers)}) and 8 or 16 bits")
-    return {k: {"lstm_weight_bits": b} for k, b in bits.items()}, ",".join(f"{k}={b}" for k, b in bits.items())
+            raise QuantizationError(f"lstm_weight_bits: '{key}' = {b!r}; expected a recurrent layer of the model "
+                                    f"({', '.join(layers)}), optionally with /W or /R, and 8 or 16 bits")
+        mb = out.setdefault(name, {"matrix_bits": {}})["matrix_bits"]
+        for m in (matrix,) if matrix else ("W", "R"):
+            mb[m] = b
+    return out, ",".join(f"{k}={b}" for k, b in bits.items())
 
 
 def _with_src(q, src_q: int | None):
