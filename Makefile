@@ -11,7 +11,13 @@ TORCH  ?= torch==2.13.0
 SYSPKGS := gcc clang libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv sysdeps lint bench clean
+# The TensorFlow venv of the Keras exporter and the peer benchmark (docs/keras.md, docs/peers.md):
+# never the project venv. `make peers-venv`; versions as measured in those docs.
+PEERS_PYTHON ?= python3.11
+PEERS_VENV   ?= .venv-peers
+PEERS_PKGS   ?= tf2onnx==1.17.0 ai-edge-litert==2.3.0 tflite-micro onnx==1.23.2 onnxruntime==1.32.0 numpy pytest
+
+.PHONY: demo test venv peers-venv sysdeps lint bench clean
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +29,17 @@ $(VENV)/.stamp: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.stamp
+
+# tf_keras with --no-deps: otherwise it pulls the full `tensorflow` wheel beside tensorflow-cpu
+$(PEERS_VENV)/.stamp: pyproject.toml
+	$(PEERS_PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q tensorflow-cpu==2.21.0
+	$(PEERS_VENV)/bin/pip install -q --no-deps tf_keras==2.21.0
+	$(PEERS_VENV)/bin/pip install -q $(PEERS_PKGS)
+	$(PEERS_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+peers-venv: $(PEERS_VENV)/.stamp
 
 # Install compilers and QEMU when we are root or have passwordless sudo; otherwise the
 # tests that need them skip and say how to install them.

@@ -1,19 +1,23 @@
-"""Keras model with LSTM layers -> a checked ONNX file tinylstm can import.
+"""Keras model with LSTM / GRU layers -> a checked ONNX file tinylstm can import.
 
 One public function, :func:`from_keras`. It wraps ``tf2onnx.convert.from_keras`` (opset 17)
 and works around the converter's known traps with TensorFlow 2.21 (see docs/keras.md):
 
 - a Keras 3 ``Sequential`` model makes tf2onnx 1.17 fail with ``KeyError: 'keras_tensor_N'``:
   it is wrapped in an equivalent functional model first;
-- ``unroll=True`` makes tf2onnx write the unrolled step arithmetic (no LSTM node),
-  ``recurrent_dropout > 0`` a ``Loop`` (no LSTM node) and ``dropout > 0`` a ``Mul`` by a
-  tensor of ones in front of the LSTM: none of these change inference, so a copy of the model
-  with ``unroll=False, dropout=0, recurrent_dropout=0`` and the same weights is converted;
-- what has no faithful fused-LSTM export is refused up front with the layer named
-  (GRU / SimpleRNN / ConvLSTM, non-LSTM cells, ``Masking`` / ``mask_zero``, ``stateful=True``);
-- after conversion, the file must hold one ONNX ``LSTM`` node per Keras LSTM layer, and with
-  ``check`` onnxruntime must reproduce Keras at the example shape, at another sequence length
-  and at another batch size.
+- ``unroll=True`` makes tf2onnx write the unrolled step arithmetic (no LSTM / GRU node),
+  ``recurrent_dropout > 0`` a ``Loop`` and ``dropout > 0`` a ``Mul`` by a tensor of ones in
+  front of the node: none of these change inference, so a copy of the model with
+  ``unroll=False, dropout=0, recurrent_dropout=0`` and the same weights is converted;
+- a tf_keras GRU other than the fused one (``reset_after=False``, ``use_bias=False``, other
+  activations) becomes a ``Loop``: it is converted as its fused twin and the ONNX GRU node
+  then gets the layer's own attributes (:mod:`.keras_gru`);
+- what has no faithful fused export is refused up front with the layer named (SimpleRNN /
+  ConvLSTM, other cells, ``Masking`` / ``mask_zero``, ``stateful=True``, Keras 3 GRUs):
+  :mod:`.keras_layers`;
+- after conversion, the file must hold one ONNX ``LSTM`` / ``GRU`` node per Keras layer, and
+  with ``check`` onnxruntime must reproduce the original Keras model at the example shape, at
+  another sequence length and at another batch size.
 
 TensorFlow and tf2onnx are imported lazily (``tinylstm.export`` imports without them). The
 file is written beside ``path`` under a temporary name and renamed into place only after the
@@ -22,11 +26,9 @@ checks pass.
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +37,13 @@ import numpy as np
 from tinylstm.errors import DataError, OutputPathError, UnsupportedModelError
 
 from .checks import ExportError, MissingDependencyError, check_destination, compare_outputs, ort_session, quiet
+from .keras_gru import patch_nodes
+from .keras_layers import Plan, equivalent_model, plan_layers
 
 __all__ = ["DEFAULT_OPSET", "INPUT_NAME", "from_keras"]
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "input"
-#: Recurrent layers ONNX's LSTM cannot express (class names, Keras 2 and Keras 3).
-_OTHER_RNNS = ("GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNGRU")
-#: Layer options that do not change inference but make tf2onnx write no LSTM node.
-_TRAINING_ONLY = {"unroll": False, "dropout": 0.0, "recurrent_dropout": 0.0}
 
 _INSTALL_HINT = (
     "pip install tensorflow-cpu==2.21.0 tf2onnx && pip install --no-deps tf_keras "
@@ -60,7 +60,7 @@ def from_keras(
     atol: float = 1e-5,
     example_input: np.ndarray | None = None,
 ) -> Path:
-    """Convert a Keras model with LSTM layers to ONNX at ``path`` and check it against Keras.
+    """Convert a Keras model with LSTM / GRU layers to ONNX at ``path`` and check it against Keras.
 
     ``model`` is a ``tf_keras`` (Keras 2, ``TF_USE_LEGACY_KERAS=1``) or Keras 3 model
     (functional, ``Sequential`` or nested) with one float input ``(batch, time, features)``;
@@ -73,22 +73,26 @@ def from_keras(
     file is run by onnxruntime on it, at another sequence length and at another batch size
     (each only when that axis is dynamic); every output must be within ``atol`` of Keras's.
 
-    Returns the path written. Raises :class:`UnsupportedModelError` (no LSTM layer, other
-    recurrent layers, masking, stateful layers, several inputs), :class:`DataError`
+    GRU layers: tf_keras ``GRU`` with either ``reset_after`` (ONNX ``linear_before_reset`` 1 / 0),
+    with or without bias, and activations ONNX's GRU has (sigmoid, tanh, relu, hard_sigmoid,
+    linear, elu, softsign, softplus); Keras 3 GRUs are refused (tf2onnx writes a Loop).
+
+    Returns the path written. Raises :class:`UnsupportedModelError` (no LSTM or GRU layer, other
+    recurrent layers, masking, stateful layers, Keras 3 GRUs, several inputs), :class:`DataError`
     (example input), :class:`OutputPathError`, :class:`ExportError` (conversion or check
     failed) and :class:`MissingDependencyError` (no TensorFlow / tf2onnx). Nothing is
     written on failure.
     """
     tf, tf2onnx = _import_tensorflow()
     keras = _keras_module_of(model)
-    lstm_count, rebuild = _check_layers(model)
+    plan = plan_layers(model, keras3=keras.__name__ == "keras")
     dest = check_destination(Path(path))
     batch, time, features = _input_shape(model)
     x = _check_example(example_input, batch, time, features)
 
     converted = model
-    if rebuild:
-        converted = _without_training_options(keras, model, rebuild)
+    if plan.rebuild:
+        converted = equivalent_model(keras, model, plan)
     if keras.__name__ == "keras" and type(converted).__name__ == "Sequential":
         converted = _as_functional(keras, converted, batch, time, features)
 
@@ -102,7 +106,8 @@ def from_keras(
             f"{_first_line(e)}{_keras3_hint(keras)}"
         ) from e
     _rename_outputs(proto)
-    _check_lstm_nodes(proto, lstm_count)
+    _check_rnn_nodes(proto, plan)
+    patch_nodes(proto, list(plan.variants))
 
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
@@ -157,87 +162,8 @@ def _keras_module_of(model: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
-# Checks before converting
+# The model's input
 # --------------------------------------------------------------------------------------
-def _walk(layer: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every layer below ``layer`` (nested models included) with a readable path."""
-    for sub in getattr(layer, "layers", []) or []:
-        name = f"{prefix}{sub.name}"
-        yield name, sub
-        yield from _walk(sub, name + "/")
-
-
-def _rnn_options(layer: Any) -> dict[str, Any]:
-    """The options of an LSTM layer (or RNN over an LSTMCell) that matter to the export."""
-    cell = getattr(layer, "cell", None)
-    return {
-        "unroll": bool(getattr(layer, "unroll", False)),
-        "stateful": bool(getattr(layer, "stateful", False)),
-        "dropout": float(getattr(cell, "dropout", getattr(layer, "dropout", 0.0)) or 0.0),
-        "recurrent_dropout": float(
-            getattr(cell, "recurrent_dropout", getattr(layer, "recurrent_dropout", 0.0)) or 0.0
-        ),
-    }
-
-
-def _is_lstm(layer: Any) -> bool:
-    kind = type(layer).__name__
-    if kind in ("LSTM", "CuDNNLSTM"):
-        return True
-    return kind == "RNN" and type(getattr(layer, "cell", None)).__name__ == "LSTMCell"
-
-
-def _check_layers(model: Any) -> tuple[int, set[str]]:
-    """Refuse what has no faithful fused-LSTM export; return the number of ONNX LSTM nodes
-    expected and the names of layers converted without their training-only options."""
-    expected = 0
-    rebuild: set[str] = set()
-    for name, layer in _walk(model):
-        kind = type(layer).__name__
-        inner = layer
-        if kind == "Bidirectional":
-            inner = layer.forward_layer
-            if not _is_lstm(inner) or not _is_lstm(layer.backward_layer):
-                raise UnsupportedModelError(
-                    f"Bidirectional({type(inner).__name__}) is not supported; tinylstm handles "
-                    "LSTM layers only",
-                    node=name, field="layer type",
-                )
-        if kind in _OTHER_RNNS or (kind == "RNN" and not _is_lstm(layer)):
-            cell = type(getattr(layer, "cell", None)).__name__
-            what = f"RNN({cell})" if kind == "RNN" else kind
-            raise UnsupportedModelError(
-                f"{what} layers are not supported; from_keras exports LSTM layers only",
-                node=name, field="layer type",
-            )
-        if kind == "Masking" or (kind == "Embedding" and getattr(layer, "mask_zero", False)):
-            raise UnsupportedModelError(
-                "masking makes tf2onnx write the recurrence as a Loop (no LSTM node); remove "
-                "the mask and run sequences unpadded (rows of one length together) or give "
-                "tinylstm their lengths",
-                node=name, field="Masking" if kind == "Masking" else "mask_zero",
-            )
-        if kind != "Bidirectional" and not _is_lstm(layer):
-            continue
-        expected += 1
-        for direction in (layer.forward_layer, layer.backward_layer) if kind == "Bidirectional" else (layer,):
-            opts = _rnn_options(direction)
-            if opts["stateful"]:
-                raise UnsupportedModelError(
-                    "stateful=True would freeze the layer's current state into the file as its "
-                    "initial state; rebuild the model with stateful=False and the same weights "
-                    "(tinylstm's runtimes keep the state between calls themselves)",
-                    node=name, field="stateful",
-                )
-            if opts["unroll"] or opts["dropout"] or opts["recurrent_dropout"]:
-                rebuild.add(layer.name)
-    if expected == 0:
-        raise UnsupportedModelError(
-            "the model has no LSTM layer; tinylstm exports and imports LSTM models", field="model"
-        )
-    return expected, rebuild
-
-
 def _input_shape(model: Any) -> tuple[int | None, int | None, int]:
     try:
         inputs = list(model.inputs)
@@ -288,43 +214,8 @@ def _check_example(x: Any, batch: int | None, time: int | None, features: int) -
 
 
 # --------------------------------------------------------------------------------------
-# Model surgery before converting (inference unchanged)
+# Model surgery before converting (inference unchanged; the rest in keras_layers.py)
 # --------------------------------------------------------------------------------------
-def _strip_training_options(config: Any) -> Any:
-    """A copy of a layer config with unroll/dropout options off at every nesting level
-    (LSTM, Bidirectional's layer and backward_layer, RNN's LSTMCell)."""
-    if isinstance(config, dict):
-        out = {k: _strip_training_options(v) for k, v in config.items()}
-        for key, value in _TRAINING_ONLY.items():
-            if key in out:
-                out[key] = value
-        return out
-    if isinstance(config, list):
-        return [_strip_training_options(v) for v in config]
-    return copy.deepcopy(config)
-
-
-def _without_training_options(keras: Any, model: Any, names: set[str]) -> Any:
-    def clone(layer: Any) -> Any:
-        config = layer.get_config()
-        if layer.name in names or any(sub.name in names for _, sub in _walk(layer)):
-            config = _strip_training_options(config)
-        return layer.__class__.from_config(config)
-
-    try:
-        twin = keras.models.clone_model(model, clone_function=clone)
-        twin.set_weights(model.get_weights())
-    except Exception as e:
-        raise UnsupportedModelError(
-            f"layers {', '.join(sorted(names))} use unroll=True or dropout, which make tf2onnx "
-            "write no LSTM node, and the model cannot be cloned without them "
-            f"({type(e).__name__}: {_first_line(e)}); rebuild it with unroll=False, dropout=0, "
-            "recurrent_dropout=0 and copy the weights (model.set_weights)",
-            node=sorted(names)[0], field="unroll/dropout",
-        ) from e
-    return twin
-
-
 def _as_functional(keras: Any, model: Any, batch: int | None, time: int | None, features: int) -> Any:
     """Keras 3 ``Sequential`` -> the same layers in a functional model (tf2onnx 1.17 fails
     on Keras 3 Sequential models with a KeyError)."""
@@ -352,17 +243,18 @@ def _rename_outputs(proto: Any) -> None:
         o.name = mapping.get(o.name, o.name)
 
 
-def _check_lstm_nodes(proto: Any, expected: int) -> None:
+def _check_rnn_nodes(proto: Any, plan: Plan) -> None:
     ops = [n.op_type for n in proto.graph.node]
-    found = ops.count("LSTM")
-    if found != expected:
-        others = sorted({o for o in ops if o in ("Loop", "Scan", "If")})
-        how = f" (it wrote {', '.join(others)} instead)" if others else ""
-        raise ExportError(
-            f"tf2onnx wrote {found} LSTM node(s) for {expected} Keras LSTM layer(s){how}; "
-            "tinylstm needs one fused ONNX LSTM per layer. Use the standard LSTM layer "
-            "(sigmoid/tanh or other ONNX activations, no masking, unroll=False)"
-        )
+    for op, expected in (("LSTM", plan.lstm), ("GRU", plan.gru)):
+        found = ops.count(op)
+        if found != expected:
+            others = sorted({o for o in ops if o in ("Loop", "Scan", "If")})
+            how = f" (it wrote {', '.join(others)} instead)" if others else ""
+            raise ExportError(
+                f"tf2onnx wrote {found} {op} node(s) for {expected} Keras {op} layer(s){how}; "
+                f"tinylstm needs one fused ONNX {op} per layer. Use the standard {op} layer "
+                "(no masking, unroll=False)"
+            )
 
 
 def _first_line(e: BaseException) -> str:

@@ -180,9 +180,9 @@ def describe(fm: Any) -> str:
     parts = []
     for node in fm.nodes[1:]:
         kind = type(node).__name__
-        if kind == "LstmNode":
+        if kind in ("LstmNode", "GruNode"):
             d = "" if node.direction == "forward" else f" {node.direction}"
-            parts.append(f"LSTM({node.input_size}->{node.hidden_size}{d})")
+            parts.append(f"{kind[:-4].upper()}({node.input_size}->{node.hidden_size}{d})")
         elif kind == "DenseNode":
             parts.append(f"Dense({node.weight.shape[1]}->{node.features})")
         elif kind == "ActivationNode":

@@ -3,7 +3,7 @@
     .venv/bin/python bench/peers/weight_ablation.py examples/models/adding_T400.onnx \\
         examples/models/adding_T400_test.npz [--n 512]
 
-Each LSTM's input weights W and/or recurrent weights R are rounded to int8 (symmetric, scale
+Each LSTM's (and GRU's) input weights W and/or recurrent weights R are rounded to int8 (symmetric, scale
 max|row|/127 per row, or max|matrix|/127 per tensor) and the model is otherwise run in float
 (tinylstm's float reference), unpadded, and scored by the task's criterion. No TensorFlow needed.
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import tinylstm  # noqa: E402
 from tinylstm.data import tasks  # noqa: E402
 from tinylstm.data.taskfiles import load_task_file  # noqa: E402
-from tinylstm.ir import FloatModel, LstmNode  # noqa: E402
+from tinylstm.ir import FloatModel, GruNode, LstmNode  # noqa: E402
 
 
 def fake_int8(w: np.ndarray, per_row: bool) -> np.ndarray:
@@ -35,7 +35,7 @@ def fake_int8(w: np.ndarray, per_row: bool) -> np.ndarray:
 def with_int8_weights(fm: FloatModel, which: str, per_row: bool) -> FloatModel:
     nodes = []
     for n in fm.nodes:
-        if isinstance(n, LstmNode):
+        if isinstance(n, (LstmNode, GruNode)):
             dirs = []
             for d in n.directions:
                 kw = {}
