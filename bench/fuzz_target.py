@@ -3,7 +3,8 @@ integer simulator, exact equality of the output and every LSTM state.
 
 Usage: .venv/bin/python bench/fuzz_target.py [--models 60] [--seed 1]
                                              [--targets cortex-m0plus,cortex-m4,cortex-m55]
-                                             [--fast-only] [--workdir DIR]
+                                             [--fast-only] [--workdir DIR] [--cell lstm|gru]
+                                             [--helium-only]
 
 Draws random models with the generator of tests/test_c_fuzz.py (every LSTM attribute the quantizer
 accepts, heads, 8/16-bit weights, odd sizes that exercise the quad padding), builds each one for
@@ -12,7 +13,11 @@ runs the random, extreme (all 127 / all -128) inputs of the generator through ru
 causal models, step() under QEMU, and compares with QuantizedModel.run_int(trace=True). Prints
 the counts; exits 1 on any mismatch. ``--fast-only`` keeps only models whose generated C calls
 ``tl_lstm_step_fast`` (every standard-table layer: its C unit loop with SMLAWB gate sums on Armv7E-M).
-Needs arm-none-eabi-gcc and qemu-system-arm.
+``--cell gru`` draws GRU stacks instead (tests/gru_c_cases.py: GRU layers with every attribute the
+quantizer accepts, mixed with LSTM layers, heads, quantize options); ``--fast-only`` then keeps the
+models with a ``tl_gru_step_fast`` layer. Cortex-M55 builds run the Helium (MVE) kernels where a layer
+takes them (``tl_lstm_step_mve``); ``--helium-only`` keeps only models with such a layer. Needs
+arm-none-eabi-gcc and qemu-system-arm.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from gru_c_cases import make_gru_case, random_gru_recipe  # noqa: E402
 from test_c_fuzz import RngPicker, make_case, random_recipe  # noqa: E402
 from tinylstm.codegen.emit import emit_model  # noqa: E402
 
@@ -54,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--targets", default="cortex-m0plus,cortex-m4,cortex-m55")
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--fast-only", action="store_true", help="only models that take tl_lstm_step_fast")
+    ap.add_argument("--fast-only", action="store_true", help="only models that take tl_lstm_step_fast "
+                    "(with --cell gru: tl_gru_step_fast)")
+    ap.add_argument("--helium-only", action="store_true", help="only models whose C generated for cortex-m55 "
+                    "takes tl_lstm_step_mve (the Helium kernels, which cortex-m55 builds run)")
+    ap.add_argument("--cell", choices=("lstm", "gru"), default="lstm",
+                    help="the random models: LSTM stacks (default) or GRU stacks (mixed with LSTM layers)")
     args = ap.parse_args(argv)
     reason = missing_reason("arm-none-eabi-gcc", "qemu-system-arm")
     if reason:
@@ -64,18 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="tinylstm-fuzz-target-"))
     pick = RngPicker(np.random.default_rng(args.seed))
     t0 = time.perf_counter()
-    models = refused = runs = steps = mismatches = fast = 0
+    models = refused = runs = steps = mismatches = fast = helium = 0
     problems: list[str] = []
     k = 0
     while models < args.models:
         k += 1
-        case = make_case(random_recipe(pick))
+        case = make_gru_case(random_gru_recipe(pick)) if args.cell == "gru" else make_case(random_recipe(pick))
         if case is None:
             refused += 1
             continue
-        is_fast = "tl_lstm_step_fast(" in emit_model(case.qmodel, "m")["m.c"]
+        is_fast = f"tl_{args.cell}_step_fast(" in emit_model(case.qmodel, "m")["m.c"]
         if args.fast_only and not is_fast:
             continue
+        is_helium = "tl_lstm_step_mve(" in emit_model(case.qmodel, "m", target="cortex-m55")["m.c"]
+        if args.helium_only and not is_helium:
+            continue
+        helium += int(is_helium)
         models += 1
         max_steps = max(int(case.qmodel.input_view.to_canonical(x).shape[1]) for x, _ in case.inputs)
         fast += int(is_fast)
@@ -101,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - t0:7.1f} s] models {models} (refused {refused}), runs {runs}, "
               f"steps {steps}, mismatches {mismatches}, fast-step models {fast}", flush=True)
     print(f"done: {models} models x {len(targets)} targets, {runs} runs, {steps} steps, {mismatches} mismatches "
-          f"({fast} models with tl_lstm_step_fast) in {time.perf_counter() - t0:.0f} s (seed {args.seed})")
+          f"({fast} models with tl_{args.cell}_step_fast, {helium} with tl_lstm_step_mve on cortex-m55) in "
+          f"{time.perf_counter() - t0:.0f} s (seed {args.seed})")
     for p in problems[:10]:
         print("MISMATCH", p)
     return 1 if mismatches else 0

@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..qmodel import QDense, QFeatureGather, QInput, QLstm, QLstmState, QSelectStep, QSoftmax, QTable
+from ..lowering import STEP_MVE
+from ..qmodel import QDense, QFeatureGather, QGru, QInput, QLstmState, QSelectStep, QSoftmax, QTable
 from .cformat import c_int
 from .footprint import size_check
 from .header import banner
-from .params import ModelData, initial_states
+from .params import ModelData, gru_initial_states, initial_states
+from .plan import RECURRENT
 
 
 class _Code:
@@ -50,7 +52,7 @@ class _Code:
         n = self.nodes[k]
         if isinstance(n, QInput):
             return "xs"
-        if isinstance(n, QLstm):
+        if isinstance(n, RECURRENT):
             h = f"s->{self.fid(k)}_h[0]"
             cond = self.step_valid(k)
             return f"({cond} ? {h} : {self.nid(k)}_pad)" if cond else h
@@ -61,7 +63,7 @@ class _Code:
         n = self.nodes[k]
         if isinstance(n, QInput):
             return "s->xin" if self.plan.input.perm else f"&x[t * {n.features}]"
-        if isinstance(n, QLstm):
+        if isinstance(n, RECURRENT):
             off = self.plan.buffer_of(k)
             assert off is not None
             return f"&s->ws[{off} * {self.P}_MAX_STEPS + t * {n.features}]"
@@ -82,6 +84,16 @@ class _Code:
             return f"tl_softmax_s8(&{nid}, {val(n.src)}, {out});"
         raise TypeError(type(n).__name__)  # pragma: no cover
 
+    def step_call(self, k: int, di: int, x: str) -> str:
+        """The runtime call of one step of direction ``di`` of recurrent layer k on input ``x``: an LSTM
+        updates its int8 h and int16 c, a GRU its int16 state (in ``_c``) and writes its int8 output
+        (in ``_h``)."""
+        nid, fid, step = self.nid(k), self.fid(k), self.md.lowered[k].step
+        h, c = f"s->{fid}_h[{di}]", f"s->{fid}_c[{di}]"
+        if isinstance(self.nodes[k], QGru):
+            return f"{step}(&{nid}[{di}], {x}, {c}, {h}, s->scratch);"
+        return f"{step}(&{nid}[{di}], {x}, {h}, {c}, s->scratch);"
+
     # ---- code ---------------------------------------------------------------------------------
     def is_seq(self, k: int) -> bool:
         return self.nodes[k].kind == "seq"
@@ -91,7 +103,7 @@ class _Code:
         out = []
         while True:
             n = self.nodes[k]
-            if isinstance(n, (QInput, QLstm)):
+            if isinstance(n, (QInput, *RECURRENT)):
                 break
             out.append(k)
             k = n.src
@@ -100,7 +112,7 @@ class _Code:
     def chain_code(self, k: int, ind: str) -> list[str]:
         lines = []
         base = k
-        while not isinstance(self.nodes[base], (QInput, QLstm)):
+        while not isinstance(self.nodes[base], (QInput, *RECURRENT)):
             base = self.nodes[base].src
         if isinstance(self.nodes[base], QInput) and self.plan.input.perm:
             lines.append(f"{ind}tl_gather_s8(&x[t * {self.plan.input.features}], {self.p}_in_perm, "
@@ -172,10 +184,9 @@ class _Code:
             if not self.is_seq(k) or isinstance(n, QInput):
                 continue
             L.append(f"    /* {self.describe(k)} */")
-            if isinstance(n, QLstm):
-                nid, fid = self.nid(k), self.fid(k)
-                call = [f"{self.md.lowered[k].step}(&{nid}[0], {self.sval(n.src)}, s->{fid}_h[0], s->{fid}_c[0], "
-                        "s->scratch);",
+            if isinstance(n, RECURRENT):
+                fid = self.fid(k)
+                call = [self.step_call(k, 0, self.sval(n.src)),
                         f"{self.P}_TRACE_STEP({k}, 0, t, s->{fid}_h[0], s->{fid}_c[0]);"]
                 cond = self.step_valid(k)
                 if cond:
@@ -189,7 +200,10 @@ class _Code:
 
     def reset_fn(self) -> list[str]:
         L = [f"void {self.p}_reset({self.p}_state_t *s)", "{", "    s->t = 0;"]
-        for k in self.plan.live_of(QLstm):
+        for k in self.plan.live_of(RECURRENT):
+            if isinstance(self.nodes[k], QGru):
+                L += self.reset_gru(k)
+                continue
             n = self.nodes[k]
             nid, fid, H, D = self.nid(k), self.fid(k), n.hidden_size, n.num_directions
             h0, c0 = initial_states(n)
@@ -207,6 +221,23 @@ class _Code:
                     L.append(f"        s->{fid}_c[{d}][j] = {int(c0.reshape(-1)[0])};")
                     L.append("    }")
         L += ["}", ""]
+        return L
+
+    def reset_gru(self, k: int) -> list[str]:
+        """A GRU's reset: the initial state (int16) and the output at its zero point (what a sequence
+        of length 0 reports)."""
+        n = self.nodes[k]
+        nid, fid, H = self.nid(k), self.fid(k), n.hidden_size
+        h0 = gru_initial_states(n)
+        L = []
+        for d in range(n.num_directions):
+            L.append(f"    tl_fill_s8(s->{fid}_h[{d}], {H}, {n.zero_point});")
+            L.append(f"    for (int32_t j = 0; j < {H}; ++j) {{")
+            if np.unique(h0).size > 1:
+                L.append(f"        s->{fid}_c[{d}][j] = {nid}_h0[{d * H} + j];")
+            else:
+                L.append(f"        s->{fid}_c[{d}][j] = {int(h0.reshape(-1)[0])};")
+            L.append("    }")
         return L
 
     def select_target(self, k: int) -> str:
@@ -265,9 +296,9 @@ class _Code:
 
     def run_buffered(self, fn: str, with_len: bool) -> list[str]:
         L = self.run_prologue(fn, with_len)
-        for k in self.plan.live_of(QLstm):
+        for k in self.plan.live_of(RECURRENT):
             n = self.nodes[k]
-            nid, fid, H, F = self.nid(k), self.fid(k), n.hidden_size, n.features
+            fid, H, F = self.fid(k), n.hidden_size, n.features
             off = self.plan.buffer_of(k)
             L.append(f"    {{ /* {self.describe(k)} */")
             L.append(f"        const int32_t n_valid = {self.len_full(k)};")
@@ -277,8 +308,7 @@ class _Code:
                 L.append(f"            const int32_t t = {'n_valid - 1 - i' if d.reverse else 'i'};")
                 L.append("            (void)t;")
                 L += self.chain_code(n.src, "            ")
-                L.append(f"            {self.md.lowered[k].step}(&{nid}[{di}], {self.bval(n.src)}, s->{fid}_h[{di}], "
-                         f"s->{fid}_c[{di}], s->scratch);")
+                L.append(f"            {self.step_call(k, di, self.bval(n.src))}")
                 L.append(f"            {self.P}_TRACE_STEP({k}, {di}, t, s->{fid}_h[{di}], s->{fid}_c[{di}]);")
                 if off is not None:
                     L.append(f"            tl_copy_s8(&s->ws[{off} * {self.P}_MAX_STEPS + t * {F} + {di * H}], "
@@ -334,12 +364,14 @@ class _Code:
 
     def source(self) -> str:
         p, P, plan = self.p, self.P, self.plan
-        L = [banner(plan.model, f"{p}.c"), f'#include "{p}.h"', '#include "tl_heads.h"', '#include "tl_lstm.h"', "",
+        L = [banner(plan.model, f"{p}.c"), f'#include "{p}.h"', '#include "tl_gru.h"', '#include "tl_heads.h"',
+             '#include "tl_lstm.h"', "",
              f"#ifdef {P}_TRACE",
              f"#define {self.P}_TRACE_STEP(node, dir, t, h, c) {p}_trace((node), (dir), (t), (h), (c))",
              "#else", f"#define {self.P}_TRACE_STEP(node, dir, t, h, c) ((void)0)", "#endif", "",
              f"typedef char {p}_ram_bytes_check[(sizeof({p}_state_t) <= {P}_RAM_BYTES) ? 1 : -1];",
              size_check(p), ""]
+        L += self.mve_guard()
         L.append("\n".join(self.md.consts.blocks))
         if plan.streaming:
             L += self.seq_step_fn()
@@ -355,6 +387,17 @@ class _Code:
         else:
             L += runner(f"{p}_run", False)
         return "\n".join(L)
+
+
+    def mve_guard(self) -> list[str]:
+        """A model with Helium-layout layers (generated for cortex-m55): their step's header, and a
+        compile error on any build without the MVE kernels (tl_lstm_mve.h)."""
+        if not any(lw.step == STEP_MVE for lw in self.md.lowered.values()):
+            return []
+        return ['#include "tl_lstm_mve.h"', "#if !defined(TL_KERNEL_MVE)",
+                f'#error "{self.p}.c was generated for the Helium (MVE) kernels (target cortex-m55): compile it for '
+                'Armv8.1-M with MVE (-mcpu=cortex-m55) without TL_PORTABLE, or generate it without that target"',
+                "#endif", ""]
 
 
 def source(md: ModelData) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..lowering import kernels_for
 from ..qmodel import QuantizedModel
 from .code import source
 from .header import header, model_hash
@@ -32,32 +33,37 @@ from .runtime_files import RUNTIME_SOURCES, runtime_files
 from .writer import write_tree
 
 
-def _model_data(model: QuantizedModel, prefix: str, max_steps: int | None) -> ModelData:
+def _model_data(model: QuantizedModel, prefix: str, max_steps: int | None, target: str | None = None) -> ModelData:
     check_prefix(prefix)
-    return model_data(make_plan(model, max_steps), prefix)
+    return model_data(make_plan(model, max_steps), prefix, kernels_for(target))
 
 
-def emit_model(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None) -> dict[str, str]:
-    """``{filename: text}`` of the model's C (header, source), without runtime or build files."""
-    md = _model_data(model, prefix, max_steps)
+def emit_model(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None, *,
+               target: str | None = None) -> dict[str, str]:
+    """``{filename: text}`` of the model's C (header, source), without runtime or build files;
+    ``target``: as for :func:`generate_c`."""
+    md = _model_data(model, prefix, max_steps, target)
     return {f"{prefix}.h": header(md), f"{prefix}.c": source(md)}
 
 
-def footprint(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None) -> dict[str, int]:
+def footprint(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None, *,
+              target: str | None = None) -> dict[str, int]:
     """The numbers behind ``<P>_FLASH_BYTES`` and ``<P>_RAM_BYTES`` (which is an expression of
     ``<P>_MAX_STEPS`` for models with a sequence workspace): ``flash_bytes``, ``ram_bytes`` (at
     ``max_steps``, or the default bound), ``ram_fixed`` and ``ram_per_step`` (workspace bytes per
-    step of ``max_steps``; 0 for streaming models)."""
-    md = _model_data(model, prefix, max_steps)
+    step of ``max_steps``; 0 for streaming models); ``target``: as for :func:`generate_c`."""
+    md = _model_data(model, prefix, max_steps, target)
     plan, fp = md.plan, md.fp
     steps = plan.max_steps or 0
     return {"flash_bytes": fp.flash, "ram_bytes": fp.ram_bytes(plan.ws_width, steps), "ram_fixed": fp.ram_fixed,
             "ram_per_step": plan.ws_width, "max_steps": steps}
 
 
-def generate_files(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None) -> dict[str, str]:
-    """Every generated file as ``{filename: text}``: model, runtime, CMake, make fragment, example."""
-    md = _model_data(model, prefix, max_steps)
+def generate_files(model: QuantizedModel, prefix: str = "model", max_steps: int | None = None, *,
+                   target: str | None = None) -> dict[str, str]:
+    """Every generated file as ``{filename: text}``: model, runtime, CMake, make fragment, example;
+    ``target``: as for :func:`generate_c`."""
+    md = _model_data(model, prefix, max_steps, target)
     files = {f"{prefix}.h": header(md), f"{prefix}.c": source(md)}
     files.update(runtime_files())
     files.update(build_files(prefix, RUNTIME_SOURCES))
@@ -71,15 +77,20 @@ def generate_c(
     prefix: str = "model",
     *,
     max_steps: int | None = None,
+    target: str | None = None,
 ) -> list[Path]:
     """Write the model's C99 library into ``out_dir`` (atomically: all files or none).
 
     ``prefix`` names every public symbol (``<prefix>_run``, ``<PREFIX>_INPUT_SIZE``...).
     ``max_steps`` bounds ``<prefix>_run`` for models with a reverse or bidirectional LSTM (their
     workspace holds whole sequences; default: the input's static length, else 256).
+    ``target`` picks the kernels the C is generated for: ``None`` (default) the portable layout,
+    which every runtime runs (on Cortex-M55 with the Armv7E-M kernels); ``"cortex-m55"`` the
+    Helium (MVE) layout and step for the LSTM layers that take it (docs/targets.md), a C that
+    compiles only for Armv8.1-M with MVE. Other core names give the portable layout.
     Returns the written paths. See docs/c-api.md.
     """
-    return write_tree(generate_files(qmodel, prefix, max_steps), out_dir)
+    return write_tree(generate_files(qmodel, prefix, max_steps, target=target), out_dir)
 
 
 __all__ = ["emit_model", "footprint", "generate_c", "generate_files", "model_hash", "runtime_files"]

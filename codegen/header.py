@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .._version import __version__
 from ..digest import tree_sha256
-from ..qmodel import QuantizedModel
+from ..qmodel import QGru, QuantizedModel
 from .cformat import c_float
 from .names import c_comment
 from .params import ModelData
@@ -29,8 +29,10 @@ def state_struct(md: ModelData) -> list[str]:
     L = [f"/** @brief Everything {p} changes while running (caller-owned; one per instance). */",
          "typedef struct {", "    int32_t t; /* time steps since reset (step()), saturating */"]
     if fp.scratch_halves:  # right after t: 4-byte aligned for the kernels' word loads
-        L.append(f"    int16_t scratch[{fp.scratch_halves}]; /* one LSTM step: widened x and h, new h "
-                 f"(tl_lstm.h) */")
+        what = ("one LSTM or GRU step: widened x and h (tl_lstm.h, tl_gru.h)"
+                if md.plan.live_of(QGru) else
+                "one LSTM step: widened x and h, new h (tl_lstm.h)")
+        L.append(f"    int16_t scratch[{fp.scratch_halves}]; /* {what} */")
     L += [decl for _, decl in fields]
     if md.plan.buffers:
         L.append(f"    int8_t ws[{md.plan.ws_width} * {P}_MAX_STEPS]; /* run(): LSTM output sequences "

@@ -3,14 +3,15 @@
 The plan decides
 
 - which nodes are live (reach the output),
-- the schedule of ``run()``: *streaming* (step-major, no sequence buffers) when every LSTM runs
-  forward, else *buffered* (layer-major, each LSTM output a ``MAX_STEPS x features`` buffer in
+- the schedule of ``run()``: *streaming* (step-major, no sequence buffers) when every recurrent
+  layer (LSTM or GRU; "LSTM" below means either) runs forward, else *buffered* (layer-major, each
+  LSTM output a ``MAX_STEPS x features`` buffer in
   the state's workspace, placed by liveness),
 - whether ``step()`` exists (streaming and every selected step is the last one),
 - how the ONNX input / output tensors map to canonical features at batch 1.
 
 These are the C back end's own (the simulator runs whole batches in numpy, with no schedule or
-workspace); how each LSTM layer is stored and stepped is :mod:`tinylstm.lowering`'s. Models the
+workspace); how each LSTM and GRU layer is stored and stepped is :mod:`tinylstm.lowering`'s. Models the
 C back end cannot run raise :class:`UnsupportedModelError` naming the node.
 """
 
@@ -25,6 +26,7 @@ from ..ir import SEQ, View
 from ..qmodel import (
     QDense,
     QFeatureGather,
+    QGru,
     QInput,
     QLstm,
     QLstmState,
@@ -37,6 +39,8 @@ from ..qmodel import (
 
 #: run() buffer bound used when generate_c gets no max_steps and the input has no static time axis.
 DEFAULT_MAX_STEPS = 256
+#: the recurrent layers (the plan treats both alike: a state per direction, an int8 output per step)
+RECURRENT = (QLstm, QGru)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class Plan:
     def lens_kind(self, k: int) -> str:
         """Where LSTM k's valid length comes from: ``input`` (run_lens), ``const`` or ``none``."""
         n = self.nodes[k]
-        assert isinstance(n, QLstm)
+        assert isinstance(n, RECURRENT)
         if n.sequence_lens_is_input:
             return "input"
         if n.sequence_lens is not None:
@@ -145,22 +149,23 @@ def _check(model: QuantizedModel, live: tuple[int, ...]) -> None:
         raise UnsupportedModelError("the model input must be a sequence (node 0 a QInput)", field="input")
     for k in live:
         n = nodes[k]
-        if not isinstance(n, (QInput, QLstm, QLstmState, QSelectStep, QFeatureGather, QDense, QTable, QSoftmax)):
+        if not isinstance(n, (QInput, QLstm, QGru, QLstmState, QSelectStep, QFeatureGather, QDense, QTable, QSoftmax)):
             raise UnsupportedModelError(f"node kind {type(n).__name__} has no C kernel", node=getattr(n, "name", None))
-        if isinstance(n, QLstm):
+        if isinstance(n, RECURRENT):
             if n.sequence_lens is not None and not n.sequence_lens_is_input and np.asarray(n.sequence_lens).size != 1:
                 raise UnsupportedModelError(
                     f"constant sequence_lens for a fixed batch of "
                     f"{np.asarray(n.sequence_lens).size} rows; the generated C runs one sequence at a time "
                     "(batch 1)", node=n.name, field="sequence_lens")
             for d in n.directions:
-                for what, a in (("initial_h", d.initial_h), ("initial_c", d.initial_c)):
+                states = (("initial_h", d.initial_h),) + ((("initial_c", d.initial_c),) if isinstance(n, QLstm) else ())
+                for what, a in states:
                     if a.shape[0] != 1:
                         raise UnsupportedModelError(
                             f"{what} is fixed per batch row ({a.shape[0]} rows); the generated "
                             "C runs one sequence at a time (batch 1) and needs one initial state", node=n.name,
                             field=what)
-                for lut_name in ("lut_f", "lut_g", "lut_h"):
+                for lut_name in ("lut_f", "lut_g", "lut_h") if isinstance(n, QLstm) else ("lut_f", "lut_g"):
                     lut = getattr(d, lut_name)
                     if lut is None:  # the standard table (spec sec. 8.1)
                         continue
@@ -189,7 +194,7 @@ def _allocate(
         """The LSTM whose sequence a SEQ node's per-step value is computed from (None: input)."""
         while True:
             n = nodes[k]
-            if isinstance(n, QLstm):
+            if isinstance(n, RECURRENT):
                 return k
             if isinstance(n, QInput):
                 return None
@@ -198,7 +203,7 @@ def _allocate(
     last_use: dict[int, int] = {}
     for k in live:
         n = nodes[k]
-        if isinstance(n, QLstm):
+        if isinstance(n, RECURRENT):
             b = base_of(n.src)
             if b is not None:
                 last_use[b] = max(last_use.get(b, k), k)
@@ -240,7 +245,7 @@ def make_plan(model: QuantizedModel, max_steps: int | None = None) -> Plan:
     nodes = model.nodes
     live = _live(nodes)
     _check(model, live)
-    lstms = [nodes[k] for k in live if isinstance(nodes[k], QLstm)]
+    lstms = [nodes[k] for k in live if isinstance(nodes[k], RECURRENT)]
     streaming = all(not d.reverse for n in lstms for d in n.directions)
     selects = [nodes[k] for k in live if isinstance(nodes[k], QSelectStep)]
     has_step = streaming and all(s.index == -1 for s in selects)

@@ -460,7 +460,7 @@ def _zoo() -> list[Entry]:
         if "hn_cat" in f:
             continue  # refused by the importer
         if "gru" in Path(f).name:
-            continue  # GRU layers: no integer GRU yet (issue #18), so no C either
+            continue  # the GRU fixtures: tests/test_gru_c.py
         z.append(Entry("torch-" + Path(f).stem, None, 0, "none", fixture=f))
     return z
 

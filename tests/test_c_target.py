@@ -145,10 +145,10 @@ def test_outputs_and_states_bit_exact(cases, tmp_path: Path, name: str, target: 
 
 
 # The other cores and the portable kernels: Armv7-M without DSP (M3: portable C), Armv7E-M at -O2
-# (M7) and Armv8-M Mainline with DSP (M33) run the SMLAD quad kernels and the SMLAWB / SMLAWT gate
-# sums; -DTL_PORTABLE builds the plain C where the assembly would be used. Both cases take
-# tl_lstm_step_fast: JapaneseVowels with int16 weights, the hand-built stack with peepholes, clip and
-# int8 weights.
+# (M7) and Armv8-M Mainline with DSP (M33) run the assembly step of tl_kernels_v7em_unit.c (SMLAD
+# matmul inlined, SMLAWB / SMLAWT gate sums); -DTL_PORTABLE builds the plain C where the assembly
+# would be used. Both cases take tl_lstm_step_fast: JapaneseVowels with int16 weights, the hand-built
+# stack with peepholes, clip and int8 weights.
 VARIANTS = [("cortex-m3", "-Os", False), ("cortex-m7", "-O2", False), ("cortex-m33", "-Os", False),
             ("cortex-m4", "-O2", True), ("cortex-m0plus", "-Os", True)]
 
@@ -171,12 +171,18 @@ def test_kernel_variants_bit_exact(cases, tmp_path: Path, name: str, target: str
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe.elf)], capture_output=True, text=True,
                          check=True).stdout
     uses_dsp = target in ("cortex-m7", "cortex-m33", "cortex-m4") and not portable
-    # the quad kernel of the case's weights (JapaneseVowels: int16, the hand stack: int8)
-    kernel = "tl_mac4_w16" if name == "japanese_vowels" else "tl_mac4_w8"
-    assert ("smlad" in _body(dis, kernel)) == uses_dsp, f"{target}: SMLAD kernel {kernel} expected: {uses_dsp}"
     step = _body(dis, "tl_lstm_step_fast")
     assert step, "both cases take the fast step"
-    assert ("smlawb" in step and "smlawt" in step) == uses_dsp, f"{target}: SMLAWB gate sums expected: {uses_dsp}"
+    # the quad kernel of the case's weights (JapaneseVowels: int16, the hand stack: int8)
+    kernel = "tl_mac4_w16" if name == "japanese_vowels" else "tl_mac4_w8"
+    if uses_dsp:
+        # the Armv7E-M assembly step (tl_kernels_v7em_unit.c): its own SMLAD matmul (SXTB16 for int8
+        # weights), SMLAWB / SMLAWT gate sums, SMLAD table interpolation, SMMLA for h'; no kernel call
+        want = ("smlad", "smlawb", "smlawt", "smull", "smlal", "smmla") + (("sxtb16",) if kernel.endswith("w8") else ())
+        assert all(w in step for w in want), f"{target}: the assembly step lacks some of {want}"
+        assert "tl_mac4" not in step and not _body(dis, kernel), f"{target}: the assembly step calls no quad kernel"
+    else:
+        assert _body(dis, kernel) and "smlad" not in _body(dis, kernel) + step, f"{target}: portable C expected"
 
 
 def test_cases_cover_the_brief(cases) -> None:

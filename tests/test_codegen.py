@@ -226,8 +226,11 @@ def test_generated_file_set(small, bidir, tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(["kws.h", "kws.c", "kws_example.c", "kws.mk", "CMakeLists.txt", "tl_fixedpoint.h",
                             "tl_lstm.h", "tl_lstm_internal.h", "tl_lstm_step.c", "tl_lstm_fast.c", "tl_lstm_stages.c",
-                            "tl_kernels_v7em.c", "tl_kernels_v6m.c", "tl_kernels_sse2.c", "tl_kernels_portable.c",
-                            "tl_heads.h", "tl_heads.c"])
+                            "tl_kernels_v7em.c", "tl_kernels_v7em_unit.c", "tl_kernels_v6m.c",
+                            "tl_kernels_v6m_unit.c", "tl_kernels_sse2.c", "tl_kernels_portable.c",
+                            "tl_lstm_mve.h", "tl_lstm_mve.c", "tl_kernels_mve.c",
+                            "tl_gru.h", "tl_gru_internal.h", "tl_gru_step.c", "tl_gru_fast.c", "tl_gru_stages.c",
+                            "tl_gru_v7em.c", "tl_heads.h", "tl_heads.c"])
     assert all(p.exists() for p in paths)
     h = (tmp_path / "a" / "kws.h").read_text()
     for macro in ("INPUT_SIZE", "OUTPUT_SIZE", "INPUT_SCALE", "INPUT_ZERO_POINT", "OUTPUT_SCALE",

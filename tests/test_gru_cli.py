@@ -1,7 +1,6 @@
 """GRU models on the command line (issue #18): ``inspect`` shows them, the float model runs them,
 ``quantize`` and ``validate --no-c`` run the integer GRU (phase 2a), and every path to C
-(``generate``, ``build``, ``validate`` with C, ``analyze``) refuses them on one line naming the
-node, exit 2, nothing written (C kernels: phase 2b)."""
+(``generate``, ``build``, ``validate`` with C, ``analyze``) runs them (phase 2b)."""
 
 from __future__ import annotations
 
@@ -103,23 +102,36 @@ def test_cli_inspect_shows_the_gru(files, capsys) -> None:
 
 
 @pytest.mark.parametrize("command", ["generate", "build", "validate", "analyze"])
-def test_cli_c_commands_refuse_on_one_line_and_write_nothing(files, capsys, command: str) -> None:
+def test_cli_c_commands_run_the_gru(files, capsys, command: str) -> None:
+    """Phase 2b: every path to C takes a GRU model (GRU -> bidirectional LSTM -> Dense); the C equals
+    the simulator and the footprint lists the GRU layer."""
     tlq = files["dir"] / "m.tlq"
     m, d = str(files["model"]), str(files["data"])
     assert main(["quantize", m, "--calib", d, "-o", str(tlq)]) == 0
     capsys.readouterr()
     out = files["dir"] / "out"
     args = {
-        "generate": ["generate", str(tlq), "-o", str(out)],
-        "build": ["build", m, "--calib", d, "--data", d, "-o", str(out)],
-        "validate": ["validate", m, "--calib", d, "--data", d, "--report", str(out)],
-        "analyze": ["analyze", m, "--calib", d],
+        "generate": ["generate", str(tlq), "-o", str(out), "--prefix", "g"],
+        "build": ["build", m, "--calib", d, "--data", d, "-o", str(out), "--json"],
+        "validate": ["validate", m, "--qmodel", str(tlq), "--data", d, "--json", "--compilers", "gcc,clang"],
+        "analyze": ["analyze", str(tlq), "--json"],
     }[command]
-    before = sorted(p.name for p in files["dir"].iterdir())
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: node 'gru_1', op_type: C generation for GRU: not yet"), err
-    assert sorted(p.name for p in files["dir"].iterdir()) == before
+    assert main(args) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    if command == "generate":
+        c = (out / "g.c").read_text()
+        assert "static const tl_gru_params_t" in c and "tl_gru_step_fast(" in c and (out / "tl_gru_fast.c").is_file()
+    elif command in ("build", "validate"):
+        rep = json.loads(text)
+        assert rep["mismatches"] == 0 and rep["c"] and all(c["mismatched_values"] == 0 for c in rep["c"])
+        if command == "build":
+            assert (out / "model.c").is_file() and (out / "report.json").is_file()
+            gru = rep["footprint"]["layers"][0]
+            assert gru["op"] == "GRU" and gru["macs_per_step"] == 3 * 5 * (3 + 5)
+    else:
+        a = json.loads(text)
+        assert [r["op"] for r in a["layers"]] == ["GRU", "LSTM", "Dense"]
+        assert a["macs_per_step"] == 3 * 5 * 8 + 4 * 4 * 9 * 2 + 8 * 2 and a["generated"]["flash_bytes"] > 0
 
 
 def test_cli_validate_without_c_runs_the_integer_gru(files, capsys) -> None:

@@ -17,7 +17,7 @@ from test_simulate import r_lut, r_requant, r_sat, r_shift, r_standard, rand_dir
 import tinylstm
 from tinylstm.data import tasks
 from tinylstm.data.taskfiles import load_task_file
-from tinylstm.errors import ModelFormatError, UnsupportedModelError
+from tinylstm.errors import ModelFormatError
 from tinylstm.ir import (
     SIGMOID,
     TANH,
@@ -411,18 +411,15 @@ def test_trained_gru_classifier() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# C generation: phase 2b
+# C generation (phase 2b; the C itself: tests/test_gru_c.py)
 # ---------------------------------------------------------------------------------------
-def test_c_generation_refuses_gru_on_one_line(tmp_path, capsys) -> None:
+def test_c_generation_takes_a_gru(tmp_path, capsys) -> None:
+    """Phase 2b: the check that used to refuse a GRU passes it, and ``generate`` writes its C."""
     from tinylstm.cli import main
     from tinylstm.pipeline import check_c_generation
 
     _, q = quantized("last_dense")
-    with pytest.raises(UnsupportedModelError, match="C generation for GRU: not yet") as e:
-        check_c_generation(q)
-    assert e.value.node == "gru"
+    check_c_generation(q)
     q.save(tmp_path / "g.tlq")
-    assert main(["generate", str(tmp_path / "g.tlq"), "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "C generation for GRU: not yet" in err[0] and "'gru'" in err[0]
-    assert not (tmp_path / "out").exists()
+    assert main(["generate", str(tmp_path / "g.tlq"), "-o", str(tmp_path / "out")]) == 0
+    assert "tl_gru_step_fast(" in (tmp_path / "out" / "model.c").read_text()

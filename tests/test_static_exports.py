@@ -10,7 +10,7 @@ tinylstm as it is:
   own static batch, chunk by chunk, within :data:`ATOL`;
 - ``tinylstm build`` on the padded data files exits 0, the compiled C equals the simulator
   exactly, the float accuracy is torch's, and int8 loses at most :data:`INT8_ACCURACY_BUDGET`;
-  a GRU (float only until issue #18's integer GRU) is refused on one line with exit 2.
+  the GRU classifiers (issue #18) as the LSTM ones.
 """
 
 from __future__ import annotations
@@ -101,12 +101,8 @@ def test_float_reference_on_the_whole_test_set_matches_onnxruntime_at_the_static
     assert err <= ATOL, f"|tinylstm - onnxruntime| = {err:.3g}"
 
 
-#: the GRU fixtures: imported and run in float; the integer pipeline refuses them for now
-GRU = sorted(n for n, e in ENTRIES.items() if e["config"].get("cell", "lstm") == "gru")
-
-
 @needs_gcc
-@pytest.mark.parametrize("name", sorted(set(ENTRIES) - set(GRU)))
+@pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_cli_build_on_the_plain_export(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     e = ENTRIES[name]
     out = tmp_path / "out"
@@ -126,13 +122,3 @@ def test_cli_build_on_the_plain_export(name: str, tmp_path: Path, capsys: pytest
     assert acc_int8 >= acc_float - INT8_ACCURACY_BUDGET, (
         f"int8 accuracy {100 * acc_int8:.2f}% vs float {100 * acc_float:.2f}%")
     assert (out / "report.json").is_file()
-
-
-@pytest.mark.parametrize("name", GRU)
-def test_cli_build_refuses_a_gru_on_one_line(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "out"
-    code = main(["build", str(FIXTURES / f"{name}.onnx"), "--calib", str(CALIB), "--data", str(TEST),
-                 "-o", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "C generation for GRU: not yet" in err, err
-    assert not out.exists()

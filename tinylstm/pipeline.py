@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.dataset import load_dataset
-from .errors import UnsupportedModelError
-from .qmodel import QGru, QuantizedModel
+from .qmodel import QuantizedModel
 from .validate.validation import ValidationReport, validate
 
 
@@ -34,12 +33,12 @@ class BuildResult:
 
 
 def check_c_generation(qm: QuantizedModel) -> None:
-    """Refuse, on one line naming the layer, a model the C back end cannot run yet: the integer GRU
-    runs in the simulator (issue #18 phase 2a); its C kernels are phase 2b."""
-    for n in qm.nodes:
-        if isinstance(n, QGru):
-            raise UnsupportedModelError("C generation for GRU: not yet (the integer GRU runs in the simulator: "
-                                        "QuantizedModel.run_int, validate --no-c)", node=n.name, field="op_type")
+    """Refuse, on one line naming the node, a model the C back end cannot run (the C plan's checks:
+    node kinds, per-row constants of a static batch, tables outside ``tl_lut_eval``), before any C
+    work. LSTM and GRU layers both have C kernels."""
+    from .codegen.plan import make_plan
+
+    make_plan(qm)
 
 
 def build(
@@ -55,6 +54,7 @@ def build(
     targets: Sequence[str] = (),
     max_steps: int | None = None,
     batch_row: int | None = None,
+    generate_for: str | None = None,
 ) -> BuildResult:
     """Quantize ``onnx_path`` on ``calib``, emit C, validate on ``data`` (default: ``calib``).
 
@@ -67,17 +67,21 @@ def build(
     the footprint) in one atomic write after validation ran; a user error before that leaves
     nothing behind. ``max_steps`` bounds ``run()`` of models with a reverse or bidirectional LSTM
     (default: the longest sequence of the calibration and validation data). ``batch_row``: see
-    :func:`tinylstm.load_onnx`.
+    :func:`tinylstm.load_onnx`. ``generate_for``: the core whose kernels the written C uses, as
+    ``generate_c``'s ``target`` (``"cortex-m55"``: the Helium layout; default: the portable C). The
+    emulated runs of ``targets`` always use their core's own kernels (Helium on cortex-m55).
     """
     from .codegen import generate_files
     from .codegen.names import check_prefix
     from .codegen.plan import make_plan
     from .codegen.writer import write_tree
+    from .lowering import kernels_for
     from .onnx_import import load_onnx
     from .quantize.quantizer import quantize
     from .validate.analyze import analyze
 
     check_prefix(prefix)
+    kernels = kernels_for(generate_for)  # an unknown core is refused before any work
     if targets:
         target = target or _check_targets(targets)
     seconds: dict[str, float] = {}
@@ -85,7 +89,14 @@ def build(
     fm = load_onnx(onnx_path, batch_row=batch_row)
     cal = load_dataset(calib, fm, what="calibration data")
     val = load_dataset(data, fm, what="validation data") if data is not None else cal
-    qm = quantize(fm, cal, **(quantize_options or {}))
+    bits_note = None
+    if (quantize_options or {}).get("lstm_weight_bits") == "auto":  # per layer, scored on the validation data
+        from .finetune.weight_bits import choose_weight_bits
+
+        qm, choice = choose_weight_bits(fm, cal, val, quantize_options=quantize_options)
+        bits_note = choice.describe()
+    else:
+        qm = quantize(fm, cal, **(quantize_options or {}))
     check_c_generation(qm)
     seconds["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -95,7 +106,7 @@ def build(
         bound_note = (f"run() buffers sequences of up to {max_steps} steps (the model has a reverse or "
                       "bidirectional LSTM; the bound is the longest sequence of the calibration and validation "
                       "data): give max_steps (--max-steps) to change it")
-    files: dict[str, str | bytes] = dict(generate_files(qm, prefix, max_steps))
+    files: dict[str, str | bytes] = dict(generate_files(qm, prefix, max_steps, target=generate_for))
     seconds["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinylstm-build-") as tmp:
@@ -105,14 +116,31 @@ def build(
         qm.save(tlq)
         files["model.tlq"] = tlq.read_bytes()
     seconds["validate"] = time.perf_counter() - t0
-    analysis = analyze(qm, target=target, prefix=prefix, max_steps=max_steps)
-    if bound_note:
-        report.notes.append(bound_note)
+    analysis = analyze(qm, target=target, prefix=prefix, max_steps=max_steps, kernels=kernels)
+    report.notes += _kernels_notes(kernels, targets)
+    for note in (bound_note, bits_note):
+        if note:
+            report.notes.append(note)
     report.footprint = analysis
     files["report.md"] = report.to_markdown()
     files["report.json"] = report.to_json() + "\n"
     written = write_tree(files, out_dir)
     return BuildResult(Path(out_dir), written, qm, report, analysis, seconds)
+
+
+def _kernels_notes(kernels: str, targets: Sequence[str]) -> list[str]:
+    """What the report should say when the written C and the emulated runs use different kernels."""
+    from .cbuild.emulated import parse_target_spec
+    from .lowering import kernels_for
+
+    helium = [t for t in targets if kernels_for(parse_target_spec(t)[0]) == "mve"]
+    if kernels == "mve" and not helium:
+        return ["the written C uses the Helium (MVE) kernels (generated for cortex-m55); no run here executed them: "
+                "add --target cortex-m55 to validate them on the emulated core"]
+    if kernels != "mve" and helium:
+        return [f"the {', '.join(helium)} run(s) executed the Helium (MVE) kernels; the written C is the portable "
+                "one (generate it for cortex-m55, --for cortex-m55, to ship what ran there)"]
+    return []
 
 
 def _check_targets(targets: Sequence[str]) -> str:

@@ -181,6 +181,16 @@ TL_ALWAYS_INLINE int32_t tl_mul16(int32_t acc, int32_t m)
 #endif
 }
 
+/**
+ * @brief shift_half_up(x, s) = (x + 2^(s-1)) >> s: x / 2^s rounded half up (spec sec. 16.1), s in
+ * [0, 30]; s == 0 is the identity. The GRU's narrowing of its int16 state and of its reset products.
+ * Caller guarantees x + 2^(s-1) fits int32 (spec sec. 16.6).
+ */
+static inline int32_t tl_shift_half_up(int32_t x, int32_t s)
+{
+    return s <= 0 ? x : (x + ((int32_t)1 << (s - 1))) >> s;
+}
+
 /** @brief min(max(x, -128), 127) as int8. */
 static inline int8_t tl_sat8(int32_t x)
 {

@@ -2,14 +2,19 @@
  * tl_heads.c - dense, elementwise tables, softmax and log-softmax on int8 (docs/quantization.md sec. 5, sec. 10).
  */
 #include "tl_heads.h"
+#include "tl_lstm_mve.h" /* TL_KERNEL_MVE: the dot product on Helium (tl_kernels_mve.c) */
 
 static inline int32_t tl_dot_s8(const int8_t *w, const int8_t *x, int32_t n, int32_t acc)
 {
+#if defined(TL_KERNEL_MVE)
+    return tl_mve_dot_s8(w, x, n, acc);
+#else
     int32_t k;
     for (k = 0; k < n; ++k) {
         acc += (int32_t)w[k] * x[k];
     }
     return acc;
+#endif
 }
 
 void tl_matvec_s8(const int8_t *w, const int8_t *x, const int32_t *bias, int32_t rows, int32_t cols,

@@ -3,9 +3,12 @@
  * standard table (sigmoid, tanh, tanh: docs/quantization.md sec. 8.1) with gate_shift >= 1 and
  * cell_shift >= 1, with the same results. The file layout is described in tl_lstm_internal.h.
  *
- * One unit loop on every target: per hidden unit the two quad-kernel passes (x, then h; int16 or
- * int8 weights), the four gate sums (SMLAWB + SMLAWT on Armv7E-M), the standard table's sigmoid and
- * tanh inlined in their short forms (tl_std_sigmoid, tl_std_tanh below), the cell update and h'.
+ * On Armv7E-M (TL_KERNEL_DSP) the step is the assembly routine of tl_kernels_v7em_unit.c, on
+ * Armv6-M (TL_V6M_ASM) that of tl_kernels_v6m_unit.c, which compute the same integers; this C unit
+ * loop is the step on every other target (and the reference the assemblies mirror). Per hidden
+ * unit the two quad-kernel passes (x, then h; int16 or int8 weights), the four gate sums, the
+ * standard table's sigmoid and tanh inlined in their short forms (tl_std_sigmoid, tl_std_tanh
+ * below), the cell update and h'.
  * Peepholes, clip and the coupled input/forget gate take a branch off the common path (the
  * per-unit stages of tl_lstm_step.c). Everything constant over a step is read into locals first
  * (the block an assembly unit loop would keep in registers or its frame):
@@ -78,6 +81,7 @@ TL_ALWAYS_INLINE int16_t tl_std_cell(int32_t gi, int32_t gf, int32_t gg, int32_t
     return (int16_t)(q < TL_INT16_MIN ? TL_INT16_MIN : (q > TL_INT16_MAX ? TL_INT16_MAX : q));
 }
 
+#if !defined(TL_KERNEL_DSP) && !defined(TL_V6M_ASM)
 void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch)
 {
     const int32_t n_h = p->hidden_size;
@@ -144,3 +148,4 @@ void tl_lstm_step_fast(const tl_lstm_params_t *p, const int8_t *x, int8_t *h, in
         h[j] = hn[j];
     }
 }
+#endif /* !TL_KERNEL_DSP && !TL_V6M_ASM */

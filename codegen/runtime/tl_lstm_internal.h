@@ -39,6 +39,11 @@
 /* x86 hosts (validation builds): PMADDWD, the 8-lane cousin of SMLAD */
 #define TL_KERNEL_SSE2 1
 #endif
+#if !defined(TL_KERNEL_DSP) && !defined(TL_KERNEL_SSE2) && TL_W16_BIAS != 0
+/* Armv6-M (biased weights): the assembly of tl_kernels_v6m.c, and tl_lstm_step_fast is the assembly
+ * unit loop of tl_kernels_v6m_unit.c */
+#define TL_V6M_ASM 1
+#endif
 
 /* The text around a hand-written Thumb function `name` (a string literal): its own section (so
  * --gc-sections drops it when unused), unified syntax, a hidden global symbol with type and size. */

@@ -84,6 +84,8 @@ class Footprint:
             frame, callees = self.callgraph.get(fn, (None, ()))
             if frame is None and fn in ASM_LEAF_FRAMES:
                 frame, callees = ASM_LEAF_FRAMES[fn], ()
+            if frame is None and fn in ASM_FRAMES:
+                frame, callees = ASM_FRAMES[fn]
             if frame is None:
                 unknown.add(fn)
                 complete = False
@@ -107,6 +109,18 @@ class Footprint:
 #: tl_kernels_v6m.c: their `push` lists, the larger of the two cores'), which gcc's call-graph files
 #: name but cannot measure.
 ASM_LEAF_FRAMES = {"tl_mac4_w16": 40, "tl_mac4_w8": 40}
+#: tl_lstm_step_fast is assembly on Armv7E-M (codegen/runtime/tl_kernels_v7em_unit.c: `push {r4-r11, lr}`
+#: and `sub sp, #220`, calling nothing) and on Armv6-M (tl_kernels_v6m_unit.c, a smaller frame).
+ASM_LEAF_FRAMES["tl_lstm_step_fast"] = 256
+#: The same for hand-written assembly that calls other functions: (its frame, what it calls).
+#: tl_gru_blocks_v7em, tl_gru_blocks0_v7em (codegen/runtime/tl_gru_v7em.c): `push {r4-r11, lr}` and
+#: `sub sp, #148` resp. `#180`.
+ASM_FRAMES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "tl_gru_blocks_v7em": (184, ("tl_mac4_w16", "tl_mac4_w8")),
+    "tl_gru_blocks0_v7em": (216, ("tl_mac4_w16", "tl_mac4_w8")),
+}
+#: The Helium unit loops (codegen/runtime/tl_kernels_mve.c): `push {r4-r11, lr}` and `vpush {d8-d15}`.
+ASM_LEAF_FRAMES.update({"tl_mve_units": 100, "tl_mve_units_trace": 100})
 
 
 def _section_sizes(paths: Sequence[Path], timeout: float) -> dict[str, int]:

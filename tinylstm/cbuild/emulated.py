@@ -32,6 +32,7 @@ from ..codegen.plan import Plan
 from ..codegen.writer import write_tree
 from ..errors import DataError
 from ..ir.macs import macs_per_step
+from ..lowering import kernels_for
 from ..qmodel import QuantizedModel
 from . import protocol, qemu
 from .cores import OPT_LEVELS, Target, get_target
@@ -60,6 +61,7 @@ class TargetExe:
     traced: bool  # built with <PREFIX>_TRACE: the trace hook runs inside the count windows
     layers: tuple[LayerInfo, ...]  # live LSTM layers, in the trace order
     src_dir: Path
+    kernels: str = "portable"  # the kernels the model was generated for: "portable" or "mve" (Helium)
 
     @property
     def target(self) -> Target:
@@ -95,17 +97,21 @@ def build_target(
     prefix: str = "model",
     max_steps: int | None = None,
     extra_cflags: Sequence[str] = (),
+    kernels: str | None = None,
 ) -> TargetExe:
     """Generate ``qmodel``'s C into ``workdir/src``, add the harness and cross-compile for ``target``.
 
     ``trace=True`` defines ``<PREFIX>_TRACE`` so :func:`run_target` can return every LSTM state
     (the hook then runs inside the count windows: count and size untraced builds).
     ``max_steps`` bounds ``run()`` of non-causal models (default: the input's static length,
-    else 256). Everything compiles with :data:`.toolchain.STRICT_FLAGS`; a compiler error or a
-    missing toolchain raises :class:`ToolchainError`.
+    else 256). ``kernels``: the kernels the model is generated for, "portable" or "mve" (default: the
+    core's own, :func:`tinylstm.lowering.kernels_for`: the Helium kernels on cortex-m55). Everything
+    compiles with :data:`.toolchain.STRICT_FLAGS`; a compiler error or a missing toolchain raises
+    :class:`ToolchainError`.
     """
     t = get_target(target)
-    tree = harness_tree((qmodel,), (prefix,), max_steps)
+    kern = kernels_for(kernels if kernels is not None else t.name)
+    tree = harness_tree((qmodel,), (prefix,), max_steps, target=kern)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     src_dir = work / "src"
@@ -115,7 +121,7 @@ def build_target(
               defines=["TLH_COUNT", *([f"{prefix.upper()}_TRACE"] if trace else [])],
               extra_cflags=[*STRICT_FLAGS, *extra_cflags], timeout=600)
     plan = tree.plans[0]
-    return TargetExe(b, qmodel, plan, prefix, opt, trace, protocol.trace_layers(plan), src_dir)
+    return TargetExe(b, qmodel, plan, prefix, opt, trace, protocol.trace_layers(plan), src_dir, kern)
 
 
 # ---- running -----------------------------------------------------------------------------------------
@@ -282,10 +288,12 @@ class TargetCost:
 
     footprint: TargetFootprint
     counts: StepCounts
+    kernels: str = "portable"  # the kernels of the build: "portable" or "mve" (Helium)
 
     def to_dict(self) -> dict[str, object]:
         f, c = self.footprint, self.counts
-        return {"target": f.target, "opt": f.opt, "runtime_text": f.runtime_text, "model_text": f.model_text,
+        return {"target": f.target, "opt": f.opt, "kernels": self.kernels, "runtime_text": f.runtime_text,
+                "model_text": f.model_text,
                 "library_text": f.library_text, "model_rodata": f.model_rodata, "state_bytes": f.state_bytes,
                 "scratch_bytes": f.scratch_bytes, "stack_bytes": f.stack_bytes, "steps": c.steps,
                 "instructions_per_inference": c.inference, "instructions_per_step": c.step_mean,
@@ -325,7 +333,8 @@ class TargetRunner:
     def cost(self, xc_int8: np.ndarray) -> TargetCost:
         """Footprint of the build and instructions of the first row of ``xc_int8`` (canonical)."""
         exe = self._fitting(xc_int8.shape[1] if xc_int8.shape[0] else 0)
-        return TargetCost(target_footprint(exe), count_steps(exe, self.qmodel.input_view.from_canonical(xc_int8)))
+        return TargetCost(target_footprint(exe), count_steps(exe, self.qmodel.input_view.from_canonical(xc_int8)),
+                          exe.kernels)
 
 
 def target_runner(

@@ -117,13 +117,14 @@ def models_source(prefixes: Sequence[str], plans: Sequence[Plan]) -> str:
             + f"const int32_t tlh_model_count = {len(prefixes)};\n")
 
 
-def harness_tree(models: Sequence[QuantizedModel], prefixes: Sequence[str], max_steps: int | None = None
-                 ) -> HarnessTree:
-    """The generated C of ``models`` (one prefix each), the runtime and the harness."""
+def harness_tree(models: Sequence[QuantizedModel], prefixes: Sequence[str], max_steps: int | None = None,
+                 target: str | None = None) -> HarnessTree:
+    """The generated C of ``models`` (one prefix each; ``target``: the kernels they are generated for,
+    as for ``generate_c``), the runtime and the harness."""
     plans = tuple(make_plan(m, max_steps) for m in models)
     files: dict[str, str] = dict(runtime_files())
     for m, p in zip(models, prefixes, strict=True):
-        files.update(emit_model(m, p, max_steps))
+        files.update(emit_model(m, p, max_steps, target=target))
     files.update(harness_files())
     files[MODELS_SOURCE] = models_source(prefixes, plans)
     model_sources = sorted([f"{p}.c" for p in prefixes] + list(RUNTIME_SOURCES))

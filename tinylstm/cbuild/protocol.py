@@ -17,7 +17,7 @@ import numpy as np
 
 from ..codegen.plan import Plan
 from ..errors import DataError
-from ..qmodel import QLstm
+from ..qmodel import QGru, QLstm
 from .toolchain import ToolchainError
 
 #: harness modes, by their number on the harness command line
@@ -66,9 +66,10 @@ class RowOut:
 
 
 def trace_layers(plan: Plan) -> tuple[LayerInfo, ...]:
-    """The live LSTM layers of a plan, in the order the harness writes their traces."""
+    """The live recurrent layers (LSTM and GRU) of a plan, in the order the harness writes their traces:
+    per step an LSTM's h (int8) and c (int16), a GRU's output (int8) and state (int16)."""
     return tuple(LayerInfo(k, plan.nodes[k].name, plan.nodes[k].hidden_size, plan.nodes[k].num_directions)
-                 for k in plan.live_of(QLstm))
+                 for k in plan.live_of((QLstm, QGru)))
 
 
 def rows_of(plan: Plan, x_int8: np.ndarray, sequence_lens: np.ndarray | None = None, *, mode: str = "run",

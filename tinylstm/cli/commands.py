@@ -86,6 +86,25 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder for the C files")
     p.add_argument("--prefix", default="model", help="C prefix of every public symbol (default: model)")
     max_steps_option(p)
+    _for_option(p)
+
+
+def _for_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--for", dest="for_core", default=None, metavar="CORE",
+                   help="generate the C for this core's kernels: cortex-m55 stores the LSTM layers that the Helium "
+                        "(MVE) step computes in its weight layout (that C compiles only for Armv8.1-M with MVE); "
+                        "default: the portable C, which runs on every core (docs/targets.md)")
+
+
+def _kernels_notes(qm, for_core: str | None) -> list[str]:
+    """Which LSTM layers keep the portable step in C generated for a Helium core."""
+    from ..lowering import kernels_for, mve_step_reason
+    from ..qmodel import QLstm
+
+    if kernels_for(for_core) != "mve":
+        return []
+    return [f"note: LSTM layer '{n.name}' keeps the portable layout and step on {for_core} ({why})"
+            for n in qm.nodes if isinstance(n, QLstm) and (why := mve_step_reason(n)) is not None]
 
 
 
@@ -100,8 +119,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output(args.output, folder=True)
     qm = load_qmodel(args.qmodel)
     check_c_generation(qm)
-    paths = generate_c(qm, args.output, prefix=args.prefix, max_steps=args.max_steps)
+    notes = _kernels_notes(qm, args.for_core)  # an unknown core is refused here, before any file is written
+    paths = generate_c(qm, args.output, prefix=args.prefix, max_steps=args.max_steps, target=args.for_core)
     print(f"wrote {len(paths)} files to {args.output}")
+    for note in notes:
+        print(note)
     bound = make_plan(qm, args.max_steps).max_steps
     if bound is not None and args.max_steps is None:
         print(f"note: run() buffers sequences of up to {bound} steps (the model has a reverse or "
@@ -215,6 +237,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                    "core's compiled sizes. Needs arm-none-eabi-gcc and qemu-system-arm")
     p.add_argument("--json", action="store_true")
     max_steps_option(p)
+    _for_option(p)
     quant_options(p)
 
 
@@ -228,7 +251,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     res = build(args.model, args.calib, args.output, data=args.data, prefix=args.prefix,
                 compilers=[c for c in args.compilers.split(",") if c],
                 targets=[t for t in args.target.split(",") if t], max_steps=args.max_steps,
-                batch_row=args.batch_row, quantize_options=quantize_kwargs(args))
+                batch_row=args.batch_row, quantize_options=quantize_kwargs(args), generate_for=args.for_core)
     print(res.report.to_json() if args.json else res.summary())
     return 0 if res.report.ok else 1
 

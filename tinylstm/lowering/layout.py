@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..qmodel import QLstm, QLstmDirection
+from ..qmodel import QGru, QLstm, QLstmDirection
 
 
 def weight_ctype(w: np.ndarray) -> str:
@@ -70,8 +70,23 @@ def scratch_bytes(inputs: int, hidden: int) -> int:
     return 8 * ((inputs + 3) // 4) + 8 * ((hidden + 3) // 4) + hidden
 
 
-def scratch_halves(layers: Iterable[QLstm]) -> int:
-    """int16 elements of the scratch every step shares: the largest layer's, in whole words (0:
-    no LSTM)."""
-    need = max((scratch_bytes(n.input_size, n.hidden_size) for n in layers), default=0)
+def gru_scratch_bytes(inputs: int, hidden: int, linear_before_reset: bool) -> int:
+    """TL_GRU_SCRATCH_BYTES(I, H, LBR) (codegen/runtime/tl_gru.h): x widened and the state narrowed
+    (int16, quad-padded); without linear_before_reset also the reset products (int16) and the update
+    gates (int32)."""
+    base = 8 * ((inputs + 3) // 4) + 8 * ((hidden + 3) // 4)
+    return base if linear_before_reset else base + 8 * ((hidden + 3) // 4) + 4 * hidden
+
+
+def layer_scratch_bytes(layer: QLstm | QGru) -> int:
+    """The step scratch of one recurrent layer (LSTM or GRU)."""
+    if isinstance(layer, QGru):
+        return gru_scratch_bytes(layer.input_size, layer.hidden_size, layer.linear_before_reset)
+    return scratch_bytes(layer.input_size, layer.hidden_size)
+
+
+def scratch_halves(layers: Iterable[QLstm | QGru]) -> int:
+    """int16 elements of the scratch every step shares: the largest layer's (LSTM or GRU), in whole
+    words (0: no recurrent layer)."""
+    need = max((layer_scratch_bytes(n) for n in layers), default=0)
     return (need + 3) // 4 * 2

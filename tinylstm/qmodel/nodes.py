@@ -7,7 +7,7 @@ diagnostic metadata). Semantics: docs/quantization.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -188,6 +188,8 @@ class QGru:
     scale: float  # of the int8 output Y
     zero_point: int
     kind: ValueKind = SEQ
+    #: gate rows per hidden unit; read by :mod:`tinylstm.ir.macs` (a GRU step is 3 H (I + H) MACs)
+    gates: ClassVar[int] = 3
 
     @property
     def num_directions(self) -> int:

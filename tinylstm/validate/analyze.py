@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ir.macs import MACS_DEFINITION, macs_per_step, node_macs, peephole_mults
-from ..qmodel import QDense, QLstm, QuantizedModel
+from ..qmodel import QDense, QGru, QLstm, QuantizedModel
 
 
 def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
@@ -32,6 +32,14 @@ def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
                 "peephole_mults_per_step": peephole_mults(n),
                 "state_bytes": n.num_directions * h * 3,  # int8 h + int16 c per direction
             })
+        elif isinstance(n, QGru):
+            h, i = n.hidden_size, n.input_size
+            params = sum(d.w.size + d.r.size + d.bias.size + (h if n.linear_before_reset else 0) for d in n.directions)
+            rows.append({
+                "index": k, "name": n.name, "op": "GRU", "shape": f"{i}->{h} x{n.num_directions}",
+                "parameters": int(params), "macs_per_step": node_macs(n), "peephole_mults_per_step": 0,
+                "state_bytes": n.num_directions * h * 3,  # int16 state + int8 output per direction
+            })
         elif isinstance(n, QDense):
             o, f = n.weight.shape
             rows.append({
@@ -43,10 +51,16 @@ def _layer_rows(qm: QuantizedModel) -> list[dict[str, Any]]:
 
 
 def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "model",
-            max_steps: int | None = None) -> dict[str, Any]:
-    """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes;
-    ``max_steps``: the ``run()`` bound of buffered models (as given to ``generate_c``)."""
+            max_steps: int | None = None, kernels: str | None = None) -> dict[str, Any]:
+    """A JSON-ready footprint report; ``target`` (e.g. ``cortex-m4``) adds compiled sizes (built with
+    the core's kernels: the Helium ones on cortex-m55); ``max_steps``: the ``run()`` bound of buffered
+    models (as given to ``generate_c``); ``kernels``: what the generated footprint counts ("portable",
+    "mve" or a core name, as ``generate_c``'s ``target``; default: ``target``'s kernels)."""
     from ..codegen.emit import footprint
+    from ..lowering.mve import TARGET_KERNELS
+
+    if kernels is None and target in TARGET_KERNELS:
+        kernels = TARGET_KERNELS[target]
 
     rows = _layer_rows(qm)
     res: dict[str, Any] = {
@@ -54,7 +68,7 @@ def analyze(qm: QuantizedModel, *, target: str | None = None, prefix: str = "mod
         "parameters": sum(r["parameters"] for r in rows),
         "macs_per_step": macs_per_step(qm),
         "peephole_mults_per_step": sum(peephole_mults(n) for n in qm.nodes),
-        "generated": footprint(qm, prefix, max_steps),
+        "generated": dict(footprint(qm, prefix, max_steps, target=kernels), kernels=kernels or "portable"),
         "compiled": None,
     }
     if target is not None:
@@ -72,9 +86,10 @@ def _compiled_sizes(qm: QuantizedModel, prefix: str, target: str, max_steps: int
     if reason:
         raise ToolchainError(reason)
     with tempfile.TemporaryDirectory(prefix="tinylstm-analyze-") as tmp:
-        fp = target_footprint(build_target(qm, target, Path(tmp), opt="-Os", prefix=prefix, max_steps=max_steps))
+        exe = build_target(qm, target, Path(tmp), opt="-Os", prefix=prefix, max_steps=max_steps)
+        fp = target_footprint(exe)
     d = fp.to_dict()
-    d.update(target=target, opt="-Os")
+    d.update(target=target, opt="-Os", kernels=exe.kernels)
     return d
 
 
@@ -95,7 +110,8 @@ def format_analysis(a: dict[str, Any]) -> str:
         lines.append(f"generated C (32-bit target): flash {g['flash_bytes']} B (weights, tables, params), {ram}")
     c = a.get("compiled")
     if c:
-        lines.append(f"compiled for {c['target']} {c['opt']}: runtime .text {c.get('runtime_text')} B, "
+        helium = " (Helium kernels)" if c.get("kernels") == "mve" else ""
+        lines.append(f"compiled for {c['target']} {c['opt']}{helium}: runtime .text {c.get('runtime_text')} B, "
                      f"model .text {c.get('model_text')} B, weights+tables .rodata {c.get('model_rodata')} B, "
                      f"state {c.get('state_bytes')} B (scratch {c.get('scratch_bytes')} B), "
                      f"stack {c.get('stack_bytes')} B")

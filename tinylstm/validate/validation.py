@@ -120,6 +120,10 @@ class ValidationReport:
                     f"{t['instructions_per_step']:.0f} | {t['instructions_per_mac']:.2f} |")
             lines.append(f"\nMACs per step: {self.target_cost[0]['macs_per_step']} (tinylstm.analyze); per step = "
                          "mean of the step() calls (causal models) or run() / T.")
+            helium = [f"{t['target']} {t['opt']}" for t in self.target_cost if t.get("kernels") == "mve"]
+            if helium:
+                lines.append(f"Helium (MVE) builds: {', '.join(helium)}: C generated for cortex-m55 (its LSTM layers "
+                             "in the Helium layout where they take tl_lstm_step_mve, docs/targets.md).")
         lines += [
             "",
             "## int8 (simulator) vs float (onnxruntime)",

@@ -1,0 +1,525 @@
+/*
+ * tl_kernels_v7em_unit.c - tl_lstm_step_fast on Armv7E-M (M4, M7, M33, M55: the DSP extension) in
+ * assembly: the whole step (widening of x and h, the unit loop with the matmul inlined, the gate sums,
+ * the standard table's sigmoid and tanh, the cell update, h') in one routine. Selected by TL_KERNEL_DSP
+ * (tl_fixedpoint.h); on every other target this file is empty and tl_lstm_fast.c's C unit loop, which
+ * computes the same integers (docs/quantization.md sec. 5-9), is the step. The file layout is
+ * described in tl_lstm_internal.h.
+ *
+ * Per step the routine widens x and h into the scratch ((v - zp) << pre per halfword: EOR 0x80, UXTB16,
+ * LSL, SSUB16), writes the per-step constants into its stack frame (layout F_* below) and runs the
+ * unit loop. Per hidden unit (no peephole, no clip, standard h scale: 125 instructions besides the
+ * matmul's quads):
+ *  - matmul: `ldm sp, {r0-r2, r4-r7, pc}` loads the weight, input and end pointers, zeroes the four
+ *    gate accumulators and jumps into a 4-quad loop (entered in the middle for a count that is not a
+ *    multiple of 4, Duff-style); the loop returns through the word stored after the input vector
+ *    (`ldr pc, [r1]`), so all 14 registers are free for it. int16 weights: 11 instructions per quad
+ *    (16 MACs: LDM of x, two LDM of weights, 8 SMLAD), int8: 18 (8 SXTB16 more);
+ *  - t = B + mul16(acc_x, mx) + mul16(acc_h, mh): SMLAWB after the x pass, SMLAWT after the h pass,
+ *    z = t >> s (ASR by the shift bytes);
+ *  - a standard-table lookup (spec sec. 8.1) at the fixed scale 2^14: x = |z| << (15 - gs) holds the
+ *    index j and the fraction r (14 bits); one unaligned LDR reads (D[j], D[j+1]), EOR 0x80008000 makes
+ *    them signed (D - 2^15), one SMLAD with (2^14 - r, r) (MLA r, 0xFFFF, 2^14) interpolates, ASR 15
+ *    (sigmoid) or 14 (tanh) rounds once, and the sign costs EOR + RSB on z's sign mask, no branch.
+ *    |z| beyond the grid takes a branch to the last segment (D[n-1] = D[n] = 0 for every table);
+ *  - the cell: f c 2^17 + i g 2^(k+2) with SMULL + SMLAL (= the spec's sum scaled so that s_c = 32),
+ *    rounded half to even from the high word (LSRS, SBCS, ADC), SSAT 16;
+ *  - tanh(c') at the cell's own shift (MLA form: the cell shift may pass 14), the sign moved onto o;
+ *  - h' = SMMLA (high word + rounding + zero point << shift), ASR, SSAT 8, written to h directly (x and
+ *    h were widened before the first unit).
+ * Peepholes, clip, coupled gates and an h scale outside the common range take three hooks (one
+ * `ldr pc` each on the common path) to stubs that call the C stages of tl_lstm_step.c.
+ */
+#include <stddef.h>
+
+#include "tl_lstm_internal.h"
+
+#if defined(TL_KERNEL_DSP)
+/* The offsets the routine reads (tl_lstm.h): checked at compile time. */
+#define TL_OFF(f) offsetof(tl_lstm_params_t, f)
+typedef char tl_v7em_unit_offsets[(TL_OFF(input_size) == 0 && TL_OFF(hidden_size) == 4 && TL_OFF(wx) == 8 &&
+                                   TL_OFF(wx16) == 12 && TL_OFF(wh) == 16 && TL_OFF(wh16) == 20 &&
+                                   TL_OFF(units) == 28 && TL_OFF(x_zero_point) == 32 && TL_OFF(pre_x) == 36 &&
+                                   TL_OFF(h_zero_point) == 40 && TL_OFF(pre_h) == 44 && TL_OFF(peep) == 48 &&
+                                   TL_OFF(has_clip) == 76 && TL_OFF(input_forget) == 84 && TL_OFF(table) == 88 &&
+                                   TL_OFF(table_n) == 92 && TL_OFF(gate_shift) == 96 && TL_OFF(cell_shift) == 100 &&
+                                   TL_OFF(a_fc) == 112 && TL_OFF(a_ig) == 116 && TL_OFF(h_mult) == 124 &&
+                                   TL_OFF(h_shift) == 128 && sizeof(tl_lstm_unit_t) == 36 &&
+                                   offsetof(tl_lstm_unit_t, mult) == 16 && offsetof(tl_lstm_unit_t, shift) == 32)
+                                      ? 1
+                                      : -1];
+#undef TL_OFF
+
+/* One quad of int16 weights (44 bytes: every instruction 32-bit, the loop entry depends on it):
+ * r4-r7 += the four gates' weights at r0 times x at r1 (both advanced). */
+#define TL_U_Q16                                                                                         \
+    "    ldm.w r1!, {r8, r9}\n"                                                                          \
+    "    ldm.w r0!, {r10, r11, r12, lr}\n"                                                               \
+    "    smlad r4, r10, r8, r4\n"                                                                        \
+    "    smlad r4, r11, r9, r4\n"                                                                        \
+    "    smlad r5, r12, r8, r5\n"                                                                        \
+    "    smlad r5, lr, r9, r5\n"                                                                         \
+    "    ldm.w r0!, {r10, r11, r12, lr}\n"                                                               \
+    "    smlad r6, r10, r8, r6\n"                                                                        \
+    "    smlad r6, r11, r9, r6\n"                                                                        \
+    "    smlad r7, r12, r8, r7\n"                                                                        \
+    "    smlad r7, lr, r9, r7\n"
+/* One quad of int8 weights (72 bytes), natural order in a quad: SXTB16 pairs (w0, w2) and (w1, w3). */
+#define TL_U_Q8G(acc, w)                                                                                 \
+    "    sxtb16 r3, " w "\n"                                                                             \
+    "    smlad " acc ", r3, r8, " acc "\n"                                                               \
+    "    sxtb16 r3, " w ", ror #8\n"                                                                     \
+    "    smlad " acc ", r3, r9, " acc "\n"
+#define TL_U_Q8                                                                                          \
+    "    ldm.w r1!, {r8, r9}\n"                                                                          \
+    "    ldm.w r0!, {r10, r11, r12, lr}\n" TL_U_Q8G("r4", "r10") TL_U_Q8G("r5", "r11")                  \
+        TL_U_Q8G("r6", "r12") TL_U_Q8G("r7", "lr")
+
+/*
+ * The frame (sp-relative, FRAME bytes below the 9 pushed registers):
+ *   F_X    0  x pass: weights, x, x end, 0, 0, 0, 0, loop entry   (ldm sp, {r0-r2, r4-r7, pc})
+ *   F_T   32  the next unit's constants (F_U), t after the x pass (4), multipliers (4), shift bytes
+ *   F_H   72  h pass, as F_X
+ *   F_G  104  gate lookups: table, 15 - gs, n 2^gs - 1, 0xFFFF, 2^14, 2^13, A, B (cell: i << A, g << B)
+ *   F_TL 136  tanh(c') and h': cs - 1, 2^(cs-1) - 1, 2^(cs-2) (0 for cs = 1), n 2^(cs-1) - 1,
+ *             h_mult, 2^(hs-33) + zp << (hs-32), hs - 32, h + H
+ *   F_CO 168  c - 2 h (so that c[j] is at F_CO + 2 (h + j)); F_HP 172: h + j
+ *   F_HK 176  hooks 1-3 (after z, after the cell, before h's requantization); F_P 188: p; F_H0 192: h
+ *   F_VH 196  x of h when H < 8 (2 quads and the return word; with H >= 8 it follows x's return word
+ *             in the scratch)
+ */
+__asm__(".equ F_T, 32\n.equ F_H, 72\n.equ F_G, 104\n.equ F_TL, 136\n.equ F_CO, 168\n.equ F_HP, 172\n"
+        ".equ F_HK1, 176\n.equ F_HK2, 180\n.equ F_HK3, 184\n.equ F_P, 188\n.equ F_H0, 192\n.equ F_VH, 196\n"
+        ".equ FRAME, 220\n"
+        /* r1 = m - (e ^ m), e = sigma(z) - 2^14, m = z's sign mask: sigma = 2^14 + r1. Registers: r2 table,
+         * r3 15 - gs, r8 n 2^gs - 1, r9 0xFFFF, r10 2^14; r0, r1 scratch. \sat: u = r8, back to \back. */
+        ".macro tl_sig z, sat, back\n"
+        "    eor r0, \\z, \\z, asr #31\n"
+        "    sub r0, r0, \\z, asr #31\n" /* u = |z| */
+        "    cmp r0, r8\n"
+        "    bhi \\sat\n"
+        "\\back:\n"
+        "    lsls r0, r3\n"             /* u 2^(15-gs): j at bit 15, r at bits 1-14 */
+        "    lsrs r1, r0, #15\n"
+        "    ldr r1, [r2, r1, lsl #1]\n" /* D[j] | D[j+1] << 16 */
+        "    ubfx r0, r0, #1, #14\n"
+        "    mla r0, r0, r9, r10\n"     /* (2^14 - r) | r << 16 */
+        "    eor r1, r1, #0x80008000\n"
+        "    smlad r1, r1, r0, r10\n"   /* V - 2^29 + 2^14 */
+        "    asrs r1, r1, #15\n"
+        "    eor r1, r1, \\z, asr #31\n"
+        "    rsb r1, r1, \\z, asr #31\n"
+        ".endm\n"
+        /* r1 = tanh(z) (Q15) from the table at 2 |z|; also r11 = 2^13. \sat: u = r8 / 2. */
+        ".macro tl_tanh z, sat, back\n"
+        "    eor r0, \\z, \\z, asr #31\n"
+        "    sub r0, r0, \\z, asr #31\n"
+        "    cmp r8, r0, lsl #1\n"
+        "    blo \\sat\n"
+        "\\back:\n"
+        "    lsls r0, r3\n"             /* (2u) 2^(14-gs): j at bit 14, r at bits 0-13 */
+        "    lsrs r1, r0, #14\n"
+        "    ldr r1, [r2, r1, lsl #1]\n"
+        "    ubfx r0, r0, #0, #14\n"
+        "    mla r0, r0, r9, r10\n"
+        "    eor r1, r1, #0x80008000\n"
+        "    smlad r1, r1, r0, r11\n"   /* V - 2^29 + 2^13 */
+        "    asrs r1, r1, #14\n"        /* d - 2^15 */
+        "    eor r1, r1, \\z, asr #31\n"
+        "    rsb r1, r1, \\z, asr #31\n"
+        ".endm\n"
+        /* z = sat(z, -q, q) (the rare paths' clip) */
+        ".macro tl_clip z, q\n"
+        "    cmp \\z, \\q\n"
+        "    it gt\n"
+        "    movgt \\z, \\q\n"
+        "    cmn \\z, \\q\n"
+        "    it lt\n"
+        "    rsblt \\z, \\q, #0\n"
+        ".endm\n"
+        ".pushsection .text.tl_lstm_step_fast,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".balign 4\n"
+        ".global tl_lstm_step_fast\n"
+        ".thumb_func\n"
+        ".type tl_lstm_step_fast, %function\n"
+        "tl_lstm_step_fast:\n"
+        "    push {r4-r11, lr}\n"
+        "    sub sp, #FRAME\n"
+        "    mov r11, r0\n"
+        "    ldr r9, [sp, #FRAME + 36]\n" /* scratch: x widened */
+        "    str r0, [sp, #F_P]\n"
+        "    str r2, [sp, #F_HP]\n"
+        "    str r2, [sp, #F_H0]\n"
+        "    sub r3, r3, r2, lsl #1\n"
+        "    str r3, [sp, #F_CO]\n"
+        "    ldr r3, [r0, #28]\n"
+        "    str r3, [sp, #F_T]\n"
+        "    mov r10, r2\n"
+        "    mov r0, r1\n"
+        "    ldr r1, [r11]\n"
+        "    ldrd r2, r3, [r11, #32]\n"
+        "    mov r12, r9\n"
+        "    bl .Lwiden\n"
+        "    mov r8, r12\n"             /* x end: its return word */
+        "    ldr r1, [r11, #4]\n"
+        "    add r12, r8, #4\n"
+        "    cmp r1, #8\n"
+        "    it lo\n"
+        "    addlo r12, sp, #F_VH\n"
+        "    str r12, [sp, #F_H + 4]\n"
+        "    mov r0, r10\n"
+        "    ldrd r2, r3, [r11, #40]\n"
+        "    bl .Lwiden\n"
+        "    str r12, [sp, #F_H + 8]\n"
+        "    ldrd r1, r0, [r11, #8]\n"
+        "    mov r2, r9\n"
+        "    mov r3, r8\n"
+        "    adr r4, .Lret_x + 1\n"
+        "    mov r12, sp\n"
+        "    bl .Lblock\n"
+        "    ldrd r1, r0, [r11, #16]\n"
+        "    ldrd r2, r3, [sp, #F_H + 4]\n"
+        "    adr r4, .Lret_h + 1\n"
+        "    add r12, sp, #F_H\n"
+        "    bl .Lblock\n"
+        /* gate lookups: table, 15 - gs, n 2^gs - 1, 0xFFFF, 2^14, 2^13, A, B with k = 15 - a_fc + a_ig */
+        "    add r0, r11, #88\n"
+        "    ldm r0, {r0-r3}\n"         /* table, n, gs, cs */
+        "    add r4, r11, #112\n"
+        "    ldm r4, {r4-r8}\n"         /* a_fc, a_ig, s_c, h_mult, h_shift */
+        "    mov r9, r1\n"
+        "    mov r10, r3\n"
+        "    mov r12, r7\n"
+        "    mov lr, r8\n"
+        "    lsls r1, r2\n"
+        "    subs r3, r1, #1\n"
+        "    movs r1, #15\n"
+        "    subs r1, r2\n"
+        "    mov r2, r3\n"
+        "    subs r5, r5, r4\n"
+        "    adds r5, #17\n"            /* k + 2 */
+        "    movs r6, r5\n"
+        "    subs r6, #15\n"
+        "    it lt\n"
+        "    movlt r6, #0\n"            /* A = max(k - 13, 0) */
+        "    subs r7, r5, r6\n"         /* B = k + 2 - A <= 15 */
+        "    movw r3, #0xFFFF\n"
+        "    movs r4, #1\n"
+        "    lsls r4, #14\n"
+        "    lsrs r5, r4, #1\n"
+        "    add r8, sp, #F_G\n"
+        "    stm r8, {r0-r7}\n"
+        /* tanh(c') and h': cs - 1, 2^(cs-1) - 1, 2^(cs-2), n 2^(cs-1) - 1, h_mult,
+         * 2^(hs-33) + zp << (hs-32), hs - 32, h + H */
+        "    mov r0, r10\n"
+        "    subs r0, #1\n"
+        "    movs r2, #1\n"
+        "    lsls r2, r0\n"
+        "    mov r3, r9\n"
+        "    lsls r3, r0\n"
+        "    subs r3, #1\n"
+        "    subs r1, r2, #1\n"
+        "    lsrs r2, #1\n"
+        "    mov r4, r12\n"
+        "    mov r6, lr\n"
+        "    subs r6, #32\n"
+        "    subs r7, r6, #1\n"
+        "    movs r5, #1\n"
+        "    lsls r5, r7\n"
+        "    ldr r7, [r11, #40]\n"
+        "    lsls r7, r6\n"
+        "    add r5, r7\n"
+        "    ldr r7, [sp, #F_H0]\n"
+        "    ldr r8, [r11, #4]\n"
+        "    add r7, r8\n"
+        "    add r8, sp, #F_TL\n"
+        "    stm r8, {r0-r7}\n"
+        /* hooks: peepholes, clip and coupled gates; the general requantization of h' unless
+         * 33 <= h_shift <= 54 (then hi + the rounding term + zp << (hs - 32) cannot overflow) */
+        "    adr r1, .Lh1 + 1\n"
+        "    adr r2, .Lh2 + 1\n"
+        "    adr r3, .Lh3 + 1\n"
+        "    ldr r0, [r11, #48]\n"
+        "    ldr r4, [r11, #76]\n"
+        "    orrs r0, r4\n"
+        "    ldr r4, [r11, #84]\n"
+        "    orrs r0, r4\n"
+        "    beq 1f\n"
+        "    adr r1, .Lrare1 + 1\n"
+        "    adr r2, .Lrare2 + 1\n"
+        "1:  sub r4, lr, #33\n"
+        "    cmp r4, #21\n"
+        "    bls 2f\n"
+        "    adr r3, .Lrare3 + 1\n"
+        "2:  add r0, sp, #F_HK1\n"
+        "    stm r0, {r1-r3}\n"
+        /* ---- the unit loop ---- */
+        ".Lunit:\n"
+        "    ldm sp, {r0-r2, r4-r7, pc}\n" /* x pass */
+        ".Lret_x:\n"
+        "    str r0, [sp]\n"
+        "    ldr r3, [sp, #F_T]\n"
+        "    ldm r3!, {r0-r2, r8-r12, lr}\n" /* B, mx | mh << 16, shift bytes; r3: the next unit */
+        "    smlawb r4, r4, r9, r0\n"
+        "    smlawb r5, r5, r10, r1\n"
+        "    smlawb r6, r6, r11, r2\n"
+        "    smlawb r7, r7, r12, r8\n"
+        "    add r0, sp, #F_T\n"
+        "    stm r0!, {r3-r7, r9-r12, lr}\n"
+        "    ldm r0, {r0-r2, r4-r7, pc}\n" /* h pass */
+        ".Lret_h:\n"
+        "    str r0, [sp, #F_H]\n"
+        "    add r0, sp, #F_T + 4\n"
+        "    ldm r0, {r0-r3, r8-r11, lr}\n"
+        "    smlawt r4, r4, r8, r0\n"
+        "    smlawt r5, r5, r9, r1\n"
+        "    smlawt r6, r6, r10, r2\n"
+        "    smlawt r7, r7, r11, r3\n"
+        "    asr r4, r4, lr\n"
+        "    lsr lr, lr, #8\n"
+        "    asr r5, r5, lr\n"
+        "    lsr lr, lr, #8\n"
+        "    asr r6, r6, lr\n"
+        "    lsr lr, lr, #8\n"
+        "    asr r7, r7, lr\n"          /* z of i, f, g, o */
+        "    ldr pc, [sp, #F_HK1]\n"
+        ".Lsi:\n"                       /* |z| beyond the grid: the last segment (D[n-1] = D[n] = 0) */
+        "    mov r0, r8\n"
+        "    b .Lbi\n"
+        ".Lsf:\n"
+        "    mov r0, r8\n"
+        "    b .Lbf\n"
+        ".Lsg:\n"
+        "    lsr r0, r8, #1\n"
+        "    b .Lbg\n"
+        ".Lh1:\n"
+        "    add r0, sp, #F_G\n"
+        "    ldm r0, {r2, r3, r8-r12, lr}\n"
+        "    tl_sig r4, .Lsi, .Lbi\n"
+        "    add r4, r1, #16384\n"
+        "    lsl r4, r4, r12\n"         /* i << A */
+        "    tl_sig r5, .Lsf, .Lbf\n"
+        "    lsls r5, r1, #1\n"
+        "    add r5, r5, #32768\n"      /* 2 f */
+        "    tl_tanh r6, .Lsg, .Lbg\n"
+        "    lsl r6, r1, lr\n"          /* g << B */
+        /* c' = sat16(round_half_even((2f (c << 16) + (i << A)(g << B)) / 2^32)) */
+        "    ldrd lr, r12, [sp, #F_CO]\n"
+        "    ldrsh r0, [lr, r12, lsl #1]\n"
+        "    lsls r0, r0, #16\n"
+        "    smull r0, r1, r5, r0\n"
+        "    smlal r0, r1, r4, r6\n"
+        "    lsrs r4, r1, #1\n"         /* C = quotient odd */
+        "    sbcs r4, r0, #0x80000000\n" /* carry: remainder above half, or half and odd */
+        "    adc r1, r1, #0\n"
+        "    ssat r4, #16, r1\n"
+        "    strh r4, [lr, r12, lsl #1]\n"
+        "    ldr pc, [sp, #F_HK2]\n"
+        ".Lso:\n"
+        "    mov r0, r8\n"
+        "    b .Lbo\n"
+        ".Lh2:\n"
+        "    tl_sig r7, .Lso, .Lbo\n"
+        "    add r7, r1, #16384\n"
+        "    eor r7, r7, r4, asr #31\n"
+        "    sub r7, r7, r4, asr #31\n" /* o with the sign of c' */
+        "    add r0, sp, #F_TL\n"
+        "    ldm r0, {r3, r5, r6, r8-r11, lr}\n"
+        "    eor r0, r4, r4, asr #31\n"
+        "    sub r0, r0, r4, asr #31\n" /* |c'| */
+        "    cmp r0, r8\n"
+        "    bhi .Lsc\n"
+        ".Lbc:\n"
+        "    lsr r1, r0, r3\n"          /* j = 2|c'| >> cs */
+        "    ands r0, r5\n"
+        "    ldr r1, [r2, r1, lsl #1]\n"
+        "    uxth r4, r1\n"
+        "    rsb r1, r4, r1, lsr #16\n"
+        "    mla r0, r1, r0, r6\n"
+        "    asrs r0, r3\n"
+        "    adds r0, r4\n"             /* d */
+        "    rsb r0, r0, #32768\n"
+        "    muls r0, r7\n"             /* o tanh(c') */
+        "    ldr pc, [sp, #F_HK3]\n"
+        ".Lsc:\n"
+        "    mov r0, r8\n"
+        "    b .Lbc\n"
+        ".Lh3:\n"
+        "    smmla r1, r0, r9, r10\n"
+        "    asr r1, r1, r11\n"
+        ".Lh3sat:\n"
+        "    ssat r1, #8, r1\n"
+        "    strb r1, [r12], #1\n"
+        "    str r12, [sp, #F_HP]\n"
+        "    cmp r12, lr\n"
+        "    bne .Lunit\n"
+        "    add sp, #FRAME\n"
+        "    pop {r4-r11, pc}\n"
+        /* ---- the matmul loops ---- */
+        "    .balign 4\n"
+        ".Lmm16:\n" TL_U_Q16 TL_U_Q16 TL_U_Q16 TL_U_Q16
+        "    cmp r1, r2\n"
+        "    bne .Lmm16\n"
+        "    ldr pc, [r1]\n"
+        ".Lmm8:\n" TL_U_Q8 TL_U_Q8 TL_U_Q8 TL_U_Q8
+        "    cmp r1, r2\n"
+        "    bne .Lmm8\n"
+        "    ldr pc, [r1]\n"
+        /* ---- subroutines of the prologue ---- */
+        /* widen n int8 values at r0 (n in r1) to (v - zp) << pre (zp r2, pre r3) at r12 in quad order,
+         * zero-padded to whole quads; r12 returns the end. Clobbers r0-r7. */
+        ".Lwiden:\n"
+        "    adds r2, #128\n"
+        "    lsls r2, r3\n"
+        "    orr r2, r2, r2, lsl #16\n" /* (zp + 128) << pre in both halves */
+        "    adds r1, r0\n"
+        "    subs r4, r1, #4\n"
+        "    b 2f\n"
+        "1:  ldr r5, [r0], #4\n"
+        "3:  eor r5, r5, #0x80808080\n" /* v + 128 */
+        "    uxtb16 r6, r5\n"
+        "    uxtb16 r7, r5, ror #8\n"
+        "    lsls r6, r3\n"
+        "    lsls r7, r3\n"
+        "    ssub16 r6, r6, r2\n"
+        "    ssub16 r7, r7, r2\n"
+        "    stm r12!, {r6, r7}\n"
+        "2:  cmp r0, r4\n"
+        "    bls 1b\n"
+        "    movs r5, #0\n"
+        "    movs r6, #0\n"
+        "4:  cmp r0, r1\n"              /* the last 1-3 values */
+        "    bhs 5f\n"
+        "    ldrb r7, [r0], #1\n"
+        "    lsls r7, r6\n"
+        "    orrs r5, r7\n"
+        "    adds r6, #8\n"
+        "    b 4b\n"
+        "5:  cbz r6, 6f\n"
+        "    movs r6, #0\n"
+        "    b 3b\n"
+        "6:  bx lr\n"
+        /* a pass's block at r12: weights (r0 int16 or NULL, r1 int8), x r2, end r3, zeros, the loop
+         * entry for (r3 - r2) / 8 quads; the return address r4 goes to [r3]. Clobbers r0, r4-r8. */
+        ".Lblock:\n"
+        "    str r4, [r3]\n"
+        "    subs r4, r2, r3\n"
+        "    ubfx r4, r4, #3, #2\n"     /* (-quads) & 3: the blocks to skip */
+        "    cbz r0, 1f\n"
+        "    adr r5, .Lmm16 + 1\n"
+        "    movs r6, #44\n"
+        "    b 2f\n"
+        "1:  mov r0, r1\n"
+        "    adr r5, .Lmm8 + 1\n"
+        "    movs r6, #72\n"
+        "2:  mla r8, r4, r6, r5\n"
+        "    movs r4, #0\n"
+        "    movs r5, #0\n"
+        "    movs r6, #0\n"
+        "    movs r7, #0\n"
+        "    stm r12, {r0, r2-r8}\n"
+        "    bx lr\n"
+        /* ---- the rare paths (hooks), spec sec. 6 and 9 ---- */
+        /* r0 = requant(r0, r1, r2) (spec sec. 2, any shift); clobbers r1-r3, r12 */
+        ".Lrq:\n"
+        "    smull r3, r1, r0, r1\n"    /* hi:lo = r1:r3 */
+        "    subs r2, #1\n"
+        "    bmi 1f\n"                  /* shift 0: lo */
+        "    movs r0, #1\n"
+        "    lsl r12, r0, r2\n"         /* 2^(s-1) below 2^32 (else 0: a register shift >= 32) */
+        "    adds r3, r12\n"
+        "    sub r12, r2, #32\n"
+        "    lsl r0, r0, r12\n"         /* 2^(s-33) from s = 33 (a negative amount is >= 224: 0) */
+        "    adcs r1, r0\n"
+        "    adds r2, #1\n"
+        "    lsrs r3, r2\n"
+        "    rsb r0, r2, #32\n"
+        "    lsl r0, r1, r0\n"
+        "    orrs r0, r3\n"             /* s <= 32: hi << (32 - s) | lo >> s */
+        "    subs r2, #32\n"
+        "    it gt\n"
+        "    asrgt r0, r1, r2\n"        /* s > 32: hi >> (s - 32) */
+        "    bx lr\n"
+        "1:  mov r0, r3\n"
+        "    bx lr\n"
+        /* r0 = requant(peep[3 j + g] c, peep_mult[g], peep_shift[g]) for g in r0, c in r1 (spec sec. 6) */
+        ".Lpeep:\n"
+        "    ldr r2, [sp, #F_HP]\n"
+        "    ldr r3, [sp, #F_H0]\n"
+        "    subs r2, r3\n"
+        "    add r2, r2, r2, lsl #1\n"
+        "    adds r2, r0\n"
+        "    ldr r3, [sp, #F_P]\n"
+        "    ldr r12, [r3, #48]\n"
+        "    ldrsh r2, [r12, r2, lsl #1]\n"
+        "    muls r1, r2\n"
+        "    add r3, r3, r0, lsl #2\n"
+        "    ldr r2, [r3, #64]\n"
+        "    mov r0, r1\n"
+        "    ldr r1, [r3, #52]\n"
+        "    b .Lrq\n"
+        /* after z: the peepholes of i and f on the old cell, clip of i, f, g, and f = 1 - i as
+         * sigma(-z_i) (exact: sigma(-z) = 2^15 - sigma(z)). r0-r3, r8-r12, lr are free. */
+        ".Lrare1:\n"
+        "    ldr r9, [sp, #F_P]\n"
+        "    ldr r0, [r9, #48]\n"
+        "    cbz r0, 1f\n"
+        "    ldrd r2, r1, [sp, #F_CO]\n"
+        "    ldrsh r10, [r2, r1, lsl #1]\n" /* c */
+        "    movs r0, #0\n"
+        "    mov r1, r10\n"
+        "    bl .Lpeep\n"
+        "    add r4, r0\n"
+        "    movs r0, #1\n"
+        "    mov r1, r10\n"
+        "    bl .Lpeep\n"
+        "    add r5, r0\n"
+        "1:  ldr r0, [r9, #76]\n"
+        "    cbz r0, 2f\n"
+        "    ldr r0, [r9, #80]\n"
+        "    tl_clip r4, r0\n"
+        "    tl_clip r5, r0\n"
+        "    tl_clip r6, r0\n"
+        "2:  ldr r0, [r9, #84]\n"
+        "    cbz r0, 3f\n"
+        "    rsbs r5, r4, #0\n"
+        "3:  b .Lh1\n"
+        /* after the cell: the o gate's peephole on c' (r4) and its clip (nothing for a coupled gate
+         * alone); r2, r3 and r12 are reloaded */
+        ".Lrare2:\n"
+        "    ldr r6, [sp, #F_P]\n"
+        "    ldr r0, [r6, #48]\n"
+        "    cbz r0, 1f\n"
+        "    movs r0, #2\n"
+        "    mov r1, r4\n"
+        "    bl .Lpeep\n"
+        "    add r7, r0\n"
+        "    ldrd r2, r3, [sp, #F_G]\n"
+        "    ldr r12, [sp, #F_HP]\n"
+        "1:  ldr r0, [r6, #76]\n"
+        "    cbz r0, 2f\n"
+        "    ldr r0, [r6, #80]\n"
+        "    tl_clip r7, r0\n"
+        "2:  b .Lh2\n"
+        /* h' with the general requantization: r0 = o tanh(c') */
+        ".Lrare3:\n"
+        "    ldr r3, [sp, #F_P]\n"
+        "    ldrd r1, r2, [r3, #124]\n"
+        "    bl .Lrq\n"
+        "    ldr r3, [sp, #F_P]\n"
+        "    ldr r3, [r3, #40]\n"
+        "    adds r1, r0, r3\n"
+        "    ldr r12, [sp, #F_HP]\n"
+        "    ldr lr, [sp, #F_TL + 28]\n"
+        "    b .Lh3sat\n"
+        ".size tl_lstm_step_fast, .-tl_lstm_step_fast\n"
+        ".popsection\n"
+        ".purgem tl_sig\n"
+        ".purgem tl_tanh\n"
+        ".purgem tl_clip\n");
+
+#else
+typedef char tl_kernels_v7em_unit_unused; /* ISO C: a translation unit declares something */
+#endif
