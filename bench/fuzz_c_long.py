@@ -1,13 +1,14 @@
 """Long differential fuzz: generated C vs the integer simulator, exact equality.
 
 Usage: .venv/bin/python bench/fuzz_c_long.py [--models 500] [--steps 1000000] [--seed 1]
-                                            [--batch 25] [--workdir DIR]
+                                            [--batch 25] [--workdir DIR] [--cell lstm|gru]
 
 Draws random models with the generator of tests/test_c_fuzz.py (every LSTM attribute the
-quantizer accepts, heads, quantize options, 8/16-bit weights), compiles them in batches into
-one harness each (cycling gcc -O2, clang -O2, gcc -O3, clang -O1 with ASan+UBSan), feeds random,
+quantizer accepts, heads, quantize options, 8/16-bit weights; ``--cell gru``: GRU stacks mixed with
+LSTM layers, tests/gru_c_cases.py), compiles them in batches into one harness each (cycling gcc
+-O0 and clang -O0 with ASan+UBSan, gcc -O3, clang -O3, gcc -O2, clang -O1 with ASan+UBSan), feeds random,
 extreme (all 127 / all -128) and long (300 steps) int8 sequences through run() and step(), and
-compares the output and every LSTM state (h, c per layer, direction and step) with
+compares the output and every recurrent state (h, c per layer, direction and step) with
 QuantizedModel.run_int(trace=True). Prints the counts; exits 1 on any mismatch.
 """
 
@@ -25,11 +26,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_c_fuzz import RngPicker, Tally, build_cases, check_cases, random_recipe  # noqa: E402
+from gru_c_cases import make_gru_case, random_gru_recipe  # noqa: E402
+from test_c_fuzz import RngPicker, Tally, build_cases, check_cases, make_case, random_recipe  # noqa: E402
 
 from tinylstm.cbuild.toolchain import missing_reason  # noqa: E402
 
-BUILDS = (("gcc", "-O2", False), ("clang", "-O2", False), ("gcc", "-O3", False), ("clang", "-O1", True))
+BUILDS = (("gcc", "-O0", True), ("clang", "-O0", True), ("gcc", "-O3", False), ("clang", "-O3", False),
+          ("gcc", "-O2", False), ("clang", "-O1", True))
 LONG = 300
 
 
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--cell", choices=("lstm", "gru"), default="lstm",
+                    help="the random models: LSTM stacks (default) or GRU stacks (mixed with LSTM layers)")
     args = ap.parse_args(argv)
     builds = [b for b in BUILDS if missing_reason(b[0]) is None]
     if not builds:
@@ -54,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     k = 0
     while tally.models < args.models or tally.steps < args.steps:
         cc, opt, san = builds[k % len(builds)]
-        recipes = [random_recipe(pick) for _ in range(args.batch)]
+        if args.cell == "gru":
+            recipes, maker = [random_gru_recipe(pick) for _ in range(args.batch)], make_gru_case
+        else:
+            recipes, maker = [random_recipe(pick) for _ in range(args.batch)], make_case
         exe, cases = build_cases(recipes, work / f"batch{k}", tally, max_steps=LONG, compiler=cc, opt=opt,
-                                 sanitize=san)
+                                 sanitize=san, make=maker)
         k += 1
         if exe is None:
             continue
@@ -73,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
               f"models {tally.models} (refused by quantizer/importer {tally.refused}), sequences {tally.sequences}, "
               f"steps {tally.steps}, mismatches {tally.mismatches}", flush=True)
     print(f"done: {tally.models} models, {tally.sequences} sequences, {tally.steps} steps, "
-          f"{tally.mismatches} mismatches in {time.perf_counter() - t0:.0f} s (seed {args.seed})")
+          f"{tally.mismatches} mismatches in {time.perf_counter() - t0:.0f} s (seed {args.seed}, {args.cell})")
     for p in problems[:10]:
         print("MISMATCH", p)
     return 1 if tally.mismatches else 0

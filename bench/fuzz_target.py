@@ -23,6 +23,7 @@ arm-none-eabi-gcc and qemu-system-arm.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if case is None:
             refused += 1
             continue
-        is_fast = f"tl_{args.cell}_step_fast(" in emit_model(case.qmodel, "m")["m.c"]
+        is_fast = re.search(rf"tl_{args.cell}_step_fast\w*\(", emit_model(case.qmodel, "m")["m.c"]) is not None
         if args.fast_only and not is_fast:
             continue
         is_helium = "tl_lstm_step_mve(" in emit_model(case.qmodel, "m", target="cortex-m55")["m.c"]

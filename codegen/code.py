@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..lowering import STEP_MVE
-from ..qmodel import QDense, QFeatureGather, QGru, QInput, QLstmState, QSelectStep, QSoftmax, QTable
+from ..qmodel import QDense, QFeatureGather, QGru, QInput, QLstm, QLstmState, QSelectStep, QSoftmax, QTable
 from .cformat import c_int
 from .footprint import size_check
 from .header import banner
@@ -340,6 +340,20 @@ class _Code:
         L += ["}", ""]
         return L
 
+    def direct_step_output(self, out: int) -> str | None:
+        """step(): the value to copy straight into ``y`` when the output node is only a copy of a forward
+        LSTM's h at this step (Y_h, or a selected step of Y) that no other node reads: one copy, not two
+        (the buffer of the node is then not written by step(); run() and its reads are unchanged)."""
+        if self.plan.output_seq or self.selects() + self.vec_nodes() != [out]:
+            return None
+        n = self.nodes[out]
+        if isinstance(n, QSelectStep):
+            return self.sval(n.src)
+        if isinstance(n, QLstmState) and n.which == "h" and isinstance(src := self.nodes[n.src], QLstm) \
+                and src.num_directions == 1 and self.plan.lens_kind(n.src) != "const":
+            return f"s->{self.fid(n.src)}_h[0]"
+        return None
+
     def step_fn(self) -> list[str]:
         F = self.plan.input.features
         L = [f"void {self.p}_step({self.p}_state_t *s, const int8_t *x, int8_t *y)", "{",
@@ -349,10 +363,15 @@ class _Code:
             L += [f"    tl_gather_s8(x, {self.p}_in_perm, {F}, s->xin);", f"    {self.p}_seq_step(s, s->xin, t, len);"]
         else:
             L.append(f"    {self.p}_seq_step(s, x, t, len);")
+        out = self.plan.out_index
+        direct = self.direct_step_output(out)
+        if direct is not None:  # the output is one LSTM's h (or its selected step) and nothing else reads it
+            L.append(self.write_out("y", direct, "    ") + f" /* {self.describe(out)} */")
+            L += ["    if (t < INT32_MAX) {", "        s->t = t + 1;", "    }", "}", ""]
+            return L
         for k in self.selects():
             n = self.nodes[k]
             L.append(f"    tl_copy_s8(s->{self.fid(k)}_v, {self.sval(n.src)}, {n.features}); /* {self.describe(k)} */")
-        out = self.plan.out_index
         if self.plan.output_seq:
             L.append(self.write_out("y", self.sval(out), "    "))
         else:

@@ -19,7 +19,7 @@ STRUCT_SIZES = {
     "tl_lstm_unit_t": 36,  # int32[4], uint32[4], int8[4]
     "tl_lstm_params_t": 132,  # 9 pointers, 24 int32 (peep_mult, peep_shift: 3 each)
     "tl_gru_unit_t": 32,  # 3 x (int32, uint32), int32, int8[3] + 1
-    "tl_gru_params_t": 100,  # 8 pointers, 17 int32
+    "tl_gru_params_t": 108,  # 10 pointers, 17 int32
     "tl_dense_params_t": 36,  # 4 pointers, 5 int32
     "tl_softmax_params_t": 28,  # 2 pointers, 5 int32
 }

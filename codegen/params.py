@@ -232,6 +232,8 @@ def _gru(md: ModelData, k: int, n: QGru) -> None:
             f"        .y_zero_point = {n.zero_point},\n"
             f"        .y_mult = {c_int(d.y_mult)}, /* state Q({k_s}) -> int8 output */\n"
             f"        .y_shift = {d.y_shift},\n"
+            f"        .mac_x = (tl_gru_mac_fn)tl_mac4_w{16 if tx == 'int16_t' else 8},\n"
+            f"        .mac_h = (tl_gru_mac_fn)tl_mac4_w{16 if th == 'int16_t' else 8},\n"
             "    },"
         )
         md.fp.const_structs("tl_gru_params_t")

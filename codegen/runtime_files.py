@@ -14,7 +14,7 @@ TARGET_DIR = Path(__file__).resolve().parent / "target"
 #: ``tl_gru_internal.h``)
 #: (every build compiles every source: a kernel file of another architecture compiles to nothing)
 RUNTIME_HEADERS = ("tl_fixedpoint.h", "tl_lstm.h", "tl_lstm_internal.h", "tl_gru.h", "tl_gru_internal.h",
-                   "tl_heads.h", "tl_lstm_mve.h")
+                   "tl_heads.h", "tl_lstm_mve.h", "tl_kernels_v7em_unit.h")
 RUNTIME_SOURCES = ("tl_lstm_step.c", "tl_lstm_fast.c", "tl_lstm_stages.c", "tl_kernels_v7em.c",
                    "tl_kernels_v7em_unit.c", "tl_kernels_v6m.c",
                    "tl_kernels_v6m_unit.c", "tl_kernels_sse2.c", "tl_kernels_portable.c",

@@ -13,6 +13,7 @@ bench/fuzz_c_long.py runs the same generator for hundreds of models and millions
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -239,11 +240,12 @@ def check_cases(exe: HostExe, cases: list[Case], tally: Tally, trace: bool = Tru
     return problems
 
 
-def build_cases(recipes: list[Recipe], workdir: Path, tally: Tally, max_steps: int = 64,
-                **kw) -> tuple[HostExe | None, list[Case]]:
+def build_cases(recipes: list, workdir: Path, tally: Tally, max_steps: int = 64,
+                make: Callable[..., Case | None] | None = None, **kw) -> tuple[HostExe | None, list[Case]]:
+    """Make the cases (``make``: the recipe's builder, default ``make_case``) and one host harness for them."""
     cases = []
     for r in recipes:
-        c = make_case(r)
+        c = (make or make_case)(r)
         if c is None:
             tally.refused += 1
         else:

@@ -226,7 +226,7 @@ def test_generated_file_set(small, bidir, tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(["kws.h", "kws.c", "kws_example.c", "kws.mk", "CMakeLists.txt", "tl_fixedpoint.h",
                             "tl_lstm.h", "tl_lstm_internal.h", "tl_lstm_step.c", "tl_lstm_fast.c", "tl_lstm_stages.c",
-                            "tl_kernels_v7em.c", "tl_kernels_v7em_unit.c", "tl_kernels_v6m.c",
+                            "tl_kernels_v7em.c", "tl_kernels_v7em_unit.c", "tl_kernels_v7em_unit.h", "tl_kernels_v6m.c",
                             "tl_kernels_v6m_unit.c", "tl_kernels_sse2.c", "tl_kernels_portable.c",
                             "tl_lstm_mve.h", "tl_lstm_mve.c", "tl_kernels_mve.c",
                             "tl_gru.h", "tl_gru_internal.h", "tl_gru_step.c", "tl_gru_fast.c", "tl_gru_stages.c",
@@ -377,3 +377,39 @@ def test_max_steps_validated(bidir) -> None:
     q, _ = bidir
     with pytest.raises(UnsupportedModelError, match="max_steps"):
         generate_files(q, "m", max_steps=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# step(): an output that is only a copy of the LSTM's h is copied once
+# ---------------------------------------------------------------------------------------------
+def _state_model(output: str):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    H, inputs = 5, 3
+    inits = [numpy_helper.from_array(rng.uniform(-1, 1, s).astype(np.float32), n)
+             for n, s in (("W", (1, 4 * H, inputs)), ("R", (1, 4 * H, H)), ("B", (1, 8 * H)))]
+    outs = ["", "Y_h", "Y_c"] if output == "Y_c" else ["", "Y_h"]
+    g = helper.make_graph([helper.make_node("LSTM", ["x", "W", "R", "B"], outs, hidden_size=H)], "state",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, inputs])],
+                          [helper.make_tensor_value_info(output, TensorProto.FLOAT, [1, 1, H])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    return quantize(tinylstm.load_onnx(m), [random_input(m, 1, 8, seed=1)]), m
+
+
+@NEED_GCC
+@pytest.mark.parametrize("output", ["Y_h", "Y_c"])
+def test_step_copies_y_h_once(output: str, tmp_path: Path) -> None:
+    q, m = _state_model(output)
+    c = emit_model(q, "m")["m.c"]
+    step = c[c.index("void m_step("):c.index("void m_run(")]
+    if output == "Y_h":  # straight from the state: no vector pass, one copy
+        assert step.count("tl_copy_s8(") == 1 and "m_vec_eval(" not in step and "_h[0], 5);" in step
+    else:  # the cell is requantized into the output's buffer first
+        assert "m_vec_eval(" in step
+    exe = build_host(q, tmp_path)
+    x = np.random.default_rng(2).integers(-128, 128, (9, 1, 3)).astype(np.int8)
+    y_sim = q.run_int(x)
+    for mode in ("run", "step"):
+        y_c, _ = run_c(exe, x, mode)
+        assert np.array_equal(y_c, y_sim), mode

@@ -1,7 +1,8 @@
 """The generated GRU C on emulated Cortex-M0+, M4 and M55 (QEMU) vs the integer simulator: exact equality
 of the output and every GRU state (int16) and output (int8) per step, through run and (causal models)
 step; the Armv7E-M block loop (tl_gru_blocks_v7em) on M4, M7, M33 and M55 and its absence elsewhere;
-instruction counts, footprint and the validate report of a GRU build.
+instruction counts, footprint and the validate report of a GRU build (the Armv7E-M block loop links
+only the quad kernel its weights take); FLASH_BYTES of GRU models against the ARM object's .rodata.
 
 Cases: the update's rounding ties through the assembly block loop and the C loop (a_h = 1), the C
 fast step without linear_before_reset (int8 weights, clip), a bidirectional GRU stack (buffered run),
@@ -146,4 +147,27 @@ def test_counts_footprint_and_validate_report(cases, tmp_path: Path, target: str
     assert fp.stack_complete or set(fp.library_calls) <= {"memset"}
     if target == "cortex-m0plus":  # no 64-bit library helpers on Armv6-M
         assert not {"__aeabi_lmul", "__aeabi_llsl", "__aeabi_lasr"} & set(fp.library_calls)
+    else:  # int16 weights through the block loop: the params name tl_mac4_w16, and tl_mac4_w8 is not linked
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe.elf)], capture_output=True, text=True,
+                             check=True).stdout
+        assert _body(dis, "tl_gru_blocks_v7em") and _body(dis, "tl_mac4_w16") and not _body(dis, "tl_mac4_w8")
     assert "## Cost on the emulated cores" in rep.to_markdown()
+
+
+def test_flash_bytes_match_arm_rodata(cases, tmp_path: Path) -> None:
+    """``<P>_FLASH_BYTES`` of GRU models (tl_gru_params_t, tl_gru_unit_t, custom tables) equals the ARM
+    object's .rodata up to alignment padding."""
+    import re
+
+    from tinylstm.codegen import generate_c
+
+    for name in ("ties-fast-lbr0-H6", "fast-lbr0-int8-clip", "general-hardsigmoid-softsign-clip", "lstm_gru_seq-int8"):
+        d = tmp_path / name
+        generate_c(cases[name][0], d, "net")
+        subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-mcpu=cortex-m4", "-mthumb", "-Os", "-c", "net.c", "-o",
+                        "net.o"], cwd=d, check=True, capture_output=True, timeout=300)
+        out = subprocess.run(["arm-none-eabi-size", "-A", "-d", "net.o"], cwd=d, check=True, capture_output=True,
+                             text=True, timeout=60).stdout
+        ro = sum(int(m.group(1)) for m in re.finditer(r"^\.rodata\S*\s+(\d+)", out, flags=re.M))
+        flash = int(re.search(r"#define NET_FLASH_BYTES (\d+)", (d / "net.h").read_text()).group(1))
+        assert ro <= flash <= ro + 16, (name, ro, flash)  # alignment padding only

@@ -422,4 +422,6 @@ def test_c_generation_takes_a_gru(tmp_path, capsys) -> None:
     check_c_generation(q)
     q.save(tmp_path / "g.tlq")
     assert main(["generate", str(tmp_path / "g.tlq"), "-o", str(tmp_path / "out")]) == 0
-    assert "tl_gru_step_fast(" in (tmp_path / "out" / "model.c").read_text()
+    # linear_before_reset = 1, no clip, state Q(15): the common case's fast step, and no other GRU step
+    c = (tmp_path / "out" / "model.c").read_text()
+    assert set(re.findall(r"\b(tl_gru_step_\w+)\(", c)) == {"tl_gru_step_fast_q15"}

@@ -135,6 +135,13 @@ def test_cli_generate_for(tmp_path: Path, capsys) -> None:
     assert (out / "tl_lstm_mve.c").is_file() and "tl_lstm_step_fast(" in (out / "model.c").read_text()
     assert cli_main(["generate", str(tmp_path / "m.tlq"), "-o", str(tmp_path / "bad"), "--for", "m99"]) == 2
     assert "unknown generation target 'm99'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    # generate's --target is the same option (the spelling); both give the same files
+    q2 = _q(LstmSpec(input_size=4, hidden_size=4))
+    q2.save(tmp_path / "h.tlq")
+    for flag in ("--for", "--target"):
+        assert cli_main(["generate", str(tmp_path / "h.tlq"), "-o", str(tmp_path / flag[2:]), flag, "cortex-m55"]) == 0
+    assert "tl_lstm_step_mve(" in (tmp_path / "target" / "model.c").read_text()
+    assert (tmp_path / "target" / "model.c").read_text() == (tmp_path / "for" / "model.c").read_text()
 
 
 # ---- QEMU: stage and step kernels --------------------------------------------------------------------

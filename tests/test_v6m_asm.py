@@ -6,7 +6,8 @@ of the standard table (tl_v6m_sig, tl_v6m_tanh: every table size the quantizer b
 edges and the int32 / int16 ends) and the general requantization of the rare hooks (tl_v6m_req:
 shifts 0..62). Then whole layers on the paths no quantized model of the other tests takes: a cell
 finer than 2^-16 of the table's grid (cell_shift > 16) and h requantizations outside [2^-55, 2^-33),
-against the simulator, every state of every step.
+against the simulator, every state of every step; and cell updates at and next to ties (round half
+to even).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tinylstm.cbuild.toolchain import missing_reason
 from tinylstm.fixedpoint import requant, sigmoid_q15, tanh_q15
 from tinylstm.quantize.luts import standard_table
 from tinylstm.quantize.quantizer import quantize
+from tinylstm.simulate.checked import gate_values
 
 _MISSING = missing_reason("arm-none-eabi-gcc", "qemu-system-arm")
 pytestmark = [pytest.mark.cross, pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")]
@@ -206,3 +208,51 @@ def test_rare_tails_equal_the_simulator(bits: int, tmp_path: Path) -> None:
         for name, dirs in tr.items():
             for d, st in enumerate(dirs):
                 assert np.array_equal(r.trace[name][d].h, st.h) and np.array_equal(r.trace[name][d].c, st.c)
+
+
+def _with_rows(q, rows: np.ndarray, z: np.ndarray):
+    """q with the gate ``rows`` of its one direction constant: zero weights, z = (z << 4) >> 4."""
+    (layer,) = q.lstm_layers
+    d = layer.directions[0]
+    w, r, bias, shift = d.w.copy(), d.r.copy(), d.bias.copy(), d.shift.copy()
+    w[rows], r[rows], bias[rows], shift[rows] = 0, 0, z << 4, 4
+    new = dataclasses.replace(layer, directions=(dataclasses.replace(d, w=w, r=r, bias=bias, shift=shift),))
+    return dataclasses.replace(q, nodes=tuple(new if n is layer else n for n in q.nodes))
+
+
+@pytest.mark.parametrize("bits", [16, 8])
+def test_cell_rounding_at_ties(bits: int, tmp_path: Path) -> None:
+    """The unit loop's cell rounding (half to even, spec sec. 7) at and next to ties on the common
+    path: the input and candidate gates of each unit are constants (zero weights, chosen biases) whose
+    product i g, the whole sum while c = 0, is half-way with an odd or an even floor, or half-way
+    plus bits below 2^a_fc with an even floor (the bits the loop keeps apart from its sum)."""
+    rng = np.random.default_rng(10 + bits)
+    q = quantize(_small_lstm(6, 24, 1.0, seed=3), [rng.uniform(-2, 2, (9, 4, 6)).astype(np.float32)],
+                 lstm_weight_bits=bits)
+    (layer,) = q.lstm_layers
+    d, h = layer.directions[0], layer.hidden_size
+    assert d.standard and d.peep is None and layer.clip_q is None and d.a_ig == 0 and d.a_fc >= 1
+    assert not d.initial_c.any()
+    zs = rng.choice(np.arange(-(2**14), 2**14), 2500, replace=False)
+    gi, gg = gate_values(layer, d, zs, "f").astype(np.int32), gate_values(layer, d, zs, "g").astype(np.int32)
+    prod = gi[:, None] * gg[None, :]  # (2500, 2500) i g, |i g| <= 2^30
+    m, even = prod & ((1 << d.s_c) - 1), (prod >> d.s_c) & 1 == 0  # remainder, floor's parity
+    half = m >> d.a_fc == 1 << 14
+    kinds = [half & (m % (1 << d.a_fc) == 0) & ~even, half & (m % (1 << d.a_fc) == 0) & even,
+             half & (m % (1 << d.a_fc) != 0) & even]
+    pairs = [np.argwhere(k)[:8] for k in kinds]
+    assert all(len(pp) == 8 for pp in pairs), [len(pp) for pp in pairs]
+    ii, jj = np.concatenate(pairs).T
+    rows = np.concatenate([np.arange(h), 2 * h + np.arange(h)])
+    model = _with_rows(q, rows, np.concatenate([zs[ii], zs[jj]]))
+    x = model.quantize_input(rng.uniform(-2, 2, (4, 3, 6)).astype(np.float32))
+    y, tr = model.run_int(x, trace=True)
+    (st,) = next(iter(tr.values()))
+    # the constants hold (i, g at the first step of each sequence)
+    assert np.array_equal(st.gates[:, 0, :h], np.broadcast_to(gi[ii], (3, h)))
+    assert np.array_equal(st.gates[:, 0, 2 * h : 3 * h], np.broadcast_to(gg[jj], (3, h)))
+    assert "tl_lstm_step_fast(" in emit_model(model, "m")["m.c"]
+    exe = ctarget.build_target(model, TARGET, tmp_path, "-Os", trace=True)
+    r = ctarget.run_target(exe, x, "run", trace=True)
+    (ct,) = next(iter(r.trace.values()))
+    assert np.array_equal(r.y, y) and np.array_equal(ct.c, st.c) and np.array_equal(ct.h, st.h)

@@ -56,6 +56,17 @@ typedef struct {
     int8_t unused;       /**< 0 */
 } tl_gru_unit_t;
 
+/**
+ * @brief A quad kernel of the weights' width, tl_mac4_w16 (TL_W16 words) or tl_mac4_w8 (TL_W8 bytes), as
+ * the params hold it: the generated code names the kernel its layer's weights take, so that the fast
+ * steps' Armv7E-M block loops (which call it through this pointer) link that one only.
+ */
+typedef void (*tl_gru_mac_fn)(void);
+
+/** @brief The quad kernels (defined in the tl_kernels_*.c files; tl_lstm_internal.h declares them too). */
+void tl_mac4_w16(const uint16_t *w, const int16_t *v, int32_t nq, int32_t *acc);
+void tl_mac4_w8(const int8_t *w, const int16_t *v, int32_t nq, int32_t *acc);
+
 /** @brief Everything one GRU direction needs; const, fully precomputed at quantize time. */
 typedef struct {
     int32_t input_size;          /**< I */
@@ -85,6 +96,8 @@ typedef struct {
     int32_t y_zero_point;        /**< zp_y of the int8 output */
     int32_t y_mult;              /**< the state Q(k) -> the int8 output (requant) */
     int32_t y_shift;
+    tl_gru_mac_fn mac_x;         /**< (tl_gru_mac_fn)tl_mac4_w16 with wx16, (tl_gru_mac_fn)tl_mac4_w8 with wx */
+    tl_gru_mac_fn mac_h;         /**< the same for wh16 / wh */
 } tl_gru_params_t;
 
 /**

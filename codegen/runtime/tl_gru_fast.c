@@ -268,8 +268,8 @@ static void tl_gru_v7em_init(tl_gru_v7em_t *k, const tl_gru_params_t *p, int16_t
     k->vh = in.vh;
     k->gx = 16 * qx * (p->wx16 != 0 ? 2 : 1);
     k->gh = 16 * qh * (p->wh16 != 0 ? 2 : 1);
-    k->mac_x = p->wx16 != 0 ? (void (*)(void))tl_mac4_w16 : (void (*)(void))tl_mac4_w8;
-    k->mac_h = p->wh16 != 0 ? (void (*)(void))tl_mac4_w16 : (void (*)(void))tl_mac4_w8;
+    k->mac_x = p->mac_x; /* the generated code's choice: only the kernel the weights take is linked */
+    k->mac_h = p->mac_h;
     k->qx = qx;
     k->qh = qh;
     k->units = p->hidden_size;

@@ -114,7 +114,7 @@ typedef struct {
     const int16_t *vh;       /* 56: h narrowed */
     int32_t gx;              /* 60: bytes of one gate group of a block of W */
     int32_t gh;              /* 64: of R */
-    void (*mac_x)(void);     /* 68: tl_mac4_w16 or tl_mac4_w8, for W (called with its own arguments) */
+    void (*mac_x)(void);     /* 68: p->mac_x, tl_mac4_w16 or tl_mac4_w8 for W (called with its own arguments) */
     void (*mac_h)(void);     /* 72: the same for R */
     int32_t qx;              /* 76: quads of x */
     int32_t qh;              /* 80: quads of h */

@@ -23,28 +23,24 @@ uint32_t tl_gru_narrow(const int16_t *h, int32_t n, int32_t q, int16_t *dst)
     int32_t k;
     uint32_t sum = 0u; /* modulo 2^32; only the biased weights (Armv6-M) need it */
 #define TL_NARROW(v) ((int16_t)(((int32_t)(v) + half) >> q))
-    for (k = 0; k + 4 <= n; k += 4, dst += 4) {
-        dst[0] = TL_NARROW(h[k]);
-        dst[1] = TL_NARROW(h[k + 2]);
-        dst[2] = TL_NARROW(h[k + 1]);
-        dst[3] = TL_NARROW(h[k + 3]);
+    for (k = 0; k + 4 <= n; k += 4) {
+        dst[k] = TL_NARROW(h[k]);
+        dst[k + 1] = TL_NARROW(h[k + 2]);
+        dst[k + 2] = TL_NARROW(h[k + 1]);
+        dst[k + 3] = TL_NARROW(h[k + 3]);
 #if TL_W16_BIAS != 0
-        sum += (uint32_t)(dst[0] + dst[1]) + (uint32_t)(dst[2] + dst[3]);
+        sum += (uint32_t)(dst[k] + dst[k + 1]) + (uint32_t)(dst[k + 2] + dst[k + 3]);
 #endif
     }
-    if (k < n) {
-        const int32_t r = n - k;
-        dst[0] = TL_NARROW(h[k]);
-        dst[1] = 0;
-        dst[2] = 0;
-        dst[3] = 0;
-        if (r > 2) {
-            dst[1] = TL_NARROW(h[k + 2]);
+    if (k < n) { /* the last quad: its padding zero, then its elements one by one */
+        dst[k + 1] = 0;
+        dst[k + 2] = 0;
+        dst[k + 3] = 0;
+        for (; k < n; ++k) {
+            const int32_t v = TL_NARROW(h[k]);
+            dst[tl_gru_slot(k)] = (int16_t)v;
+            sum += (uint32_t)v;
         }
-        if (r > 1) {
-            dst[2] = TL_NARROW(h[k + 1]);
-        }
-        sum += (uint32_t)(dst[0] + dst[1] + dst[2]);
     }
 #undef TL_NARROW
     return sum;

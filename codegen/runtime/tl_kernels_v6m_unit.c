@@ -25,7 +25,7 @@
  *   72, 76 the cell: a = a_fc + a_ig, 32 - a   120, 124 r = 15 - a_ig, 2^(r - 1)
  *   80, 84 h_mult >> 16, h_mult & 0xFFFF   88 2^(h_shift - 33) + zp_h 2^(h_shift - 32)   92 h_shift - 32
  *   96, 100 hooks A (sigma(z_i)) and B (tanh(c'))   104 the table (also in r12)   108 p
- *   112 the next unit's peepholes (i, f, o) or NULL   116 z_o from hook A to hook B
+ *   112 the next unit's peepholes (i, f, o) or NULL   116 z_o from hook A to hook B   128 padding
  * The assembly reads these fields of tl_lstm_params_t and tl_lstm_unit_t by offset: */
 #define TL_V6M_AT(f, off) (offsetof(tl_lstm_params_t, f) == (off))
 typedef char tl_v6m_check_params[(TL_V6M_AT(hidden_size, 4) && TL_V6M_AT(wx, 8) && TL_V6M_AT(wx16, 12) && TL_V6M_AT(wh, 16)
@@ -75,7 +75,7 @@ __asm__(TL_ASM_FUNC_BEGIN("tl_lstm_step_fast")
         "    mov r6, r10\n"
         "    mov r7, r11\n"
         "    push {r4-r7}\n"
-        "    sub sp, #128\n"           /* scratch at sp + 164 */
+        "    sub sp, #132\n"           /* scratch at sp + 168; sp stays 8-byte aligned */
         "    mov r6, r0\n"             /* p */
         "    str r0, " TL_F(108) "\n"
         "    str r3, " TL_F(44) "\n"
@@ -87,7 +87,7 @@ __asm__(TL_ASM_FUNC_BEGIN("tl_lstm_step_fast")
         "    mov r12, r2\n"
         "    movs r0, r1\n"            /* the x pass */
         "    ldr r1, [r6]\n"
-        "    ldr r2, [sp, #164]\n"
+        "    ldr r2, [sp, #168]\n"
         "    mov r7, sp\n"
         "    bl tl_v6m_prep\n"
         "    mov r0, r12\n"            /* the h pass: vh after vx, fields at p + 8 */
@@ -277,9 +277,8 @@ __asm__(TL_ASM_FUNC_BEGIN("tl_lstm_step_fast")
         "    strb r3, [r5, r4]\n"
         "    adds r4, #1\n"
         "    str r4, " TL_F(48) "\n"
-        "    beq 8f\n"
-        "    b 7b\n"
-        "8:  add sp, #128\n"
+        "    bne 7b\n"
+        "    add sp, #132\n"
         "    pop {r4-r7}\n"
         "    mov r8, r4\n"
         "    mov r9, r5\n"

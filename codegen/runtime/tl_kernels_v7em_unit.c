@@ -7,9 +7,9 @@
  * described in tl_lstm_internal.h.
  *
  * Per step the routine widens x and h into the scratch ((v - zp) << pre per halfword: EOR 0x80, UXTB16,
- * LSL, SSUB16), writes the per-step constants into its stack frame (layout F_* below) and runs the
- * unit loop. Per hidden unit (no peephole, no clip, standard h scale: 125 instructions besides the
- * matmul's quads):
+ * LSL, SSUB16), writes the per-step constants into its stack frame (layout F_* in the header) and runs
+ * the unit loop. Per hidden unit (no peephole, no clip, standard h scale: 127 instructions outside
+ * the matmul loops, 2 more for each lookup beyond the table's grid; QEMU profile of an H = 64 step):
  *  - matmul: `ldm sp, {r0-r2, r4-r7, pc}` loads the weight, input and end pointers, zeroes the four
  *    gate accumulators and jumps into a 4-quad loop (entered in the middle for a count that is not a
  *    multiple of 4, Duff-style); the loop returns through the word stored after the input vector
@@ -28,115 +28,17 @@
  *  - h' = SMMLA (high word + rounding + zero point << shift), ASR, SSAT 8, written to h directly (x and
  *    h were widened before the first unit).
  * Peepholes, clip, coupled gates and an h scale outside the common range take three hooks (one
- * `ldr pc` each on the common path) to stubs that call the C stages of tl_lstm_step.c.
+ * `ldr pc` each on the common path) to the rare paths at the end of the routine (assembly too: the
+ * peepholes' and h's general requantization, the clip, f = 1 - i as sigma(-z_i)).
+ * tl_kernels_v7em_unit.h holds the parameter offsets the routine reads, the matmul's quad macros, the
+ * frame layout and the gate lookups' assembler macros.
  */
-#include <stddef.h>
-
 #include "tl_lstm_internal.h"
 
 #if defined(TL_KERNEL_DSP)
-/* The offsets the routine reads (tl_lstm.h): checked at compile time. */
-#define TL_OFF(f) offsetof(tl_lstm_params_t, f)
-typedef char tl_v7em_unit_offsets[(TL_OFF(input_size) == 0 && TL_OFF(hidden_size) == 4 && TL_OFF(wx) == 8 &&
-                                   TL_OFF(wx16) == 12 && TL_OFF(wh) == 16 && TL_OFF(wh16) == 20 &&
-                                   TL_OFF(units) == 28 && TL_OFF(x_zero_point) == 32 && TL_OFF(pre_x) == 36 &&
-                                   TL_OFF(h_zero_point) == 40 && TL_OFF(pre_h) == 44 && TL_OFF(peep) == 48 &&
-                                   TL_OFF(has_clip) == 76 && TL_OFF(input_forget) == 84 && TL_OFF(table) == 88 &&
-                                   TL_OFF(table_n) == 92 && TL_OFF(gate_shift) == 96 && TL_OFF(cell_shift) == 100 &&
-                                   TL_OFF(a_fc) == 112 && TL_OFF(a_ig) == 116 && TL_OFF(h_mult) == 124 &&
-                                   TL_OFF(h_shift) == 128 && sizeof(tl_lstm_unit_t) == 36 &&
-                                   offsetof(tl_lstm_unit_t, mult) == 16 && offsetof(tl_lstm_unit_t, shift) == 32)
-                                      ? 1
-                                      : -1];
-#undef TL_OFF
+#include "tl_kernels_v7em_unit.h"
 
-/* One quad of int16 weights (44 bytes: every instruction 32-bit, the loop entry depends on it):
- * r4-r7 += the four gates' weights at r0 times x at r1 (both advanced). */
-#define TL_U_Q16                                                                                         \
-    "    ldm.w r1!, {r8, r9}\n"                                                                          \
-    "    ldm.w r0!, {r10, r11, r12, lr}\n"                                                               \
-    "    smlad r4, r10, r8, r4\n"                                                                        \
-    "    smlad r4, r11, r9, r4\n"                                                                        \
-    "    smlad r5, r12, r8, r5\n"                                                                        \
-    "    smlad r5, lr, r9, r5\n"                                                                         \
-    "    ldm.w r0!, {r10, r11, r12, lr}\n"                                                               \
-    "    smlad r6, r10, r8, r6\n"                                                                        \
-    "    smlad r6, r11, r9, r6\n"                                                                        \
-    "    smlad r7, r12, r8, r7\n"                                                                        \
-    "    smlad r7, lr, r9, r7\n"
-/* One quad of int8 weights (72 bytes), natural order in a quad: SXTB16 pairs (w0, w2) and (w1, w3). */
-#define TL_U_Q8G(acc, w)                                                                                 \
-    "    sxtb16 r3, " w "\n"                                                                             \
-    "    smlad " acc ", r3, r8, " acc "\n"                                                               \
-    "    sxtb16 r3, " w ", ror #8\n"                                                                     \
-    "    smlad " acc ", r3, r9, " acc "\n"
-#define TL_U_Q8                                                                                          \
-    "    ldm.w r1!, {r8, r9}\n"                                                                          \
-    "    ldm.w r0!, {r10, r11, r12, lr}\n" TL_U_Q8G("r4", "r10") TL_U_Q8G("r5", "r11")                  \
-        TL_U_Q8G("r6", "r12") TL_U_Q8G("r7", "lr")
-
-/*
- * The frame (sp-relative, FRAME bytes below the 9 pushed registers):
- *   F_X    0  x pass: weights, x, x end, 0, 0, 0, 0, loop entry   (ldm sp, {r0-r2, r4-r7, pc})
- *   F_T   32  the next unit's constants (F_U), t after the x pass (4), multipliers (4), shift bytes
- *   F_H   72  h pass, as F_X
- *   F_G  104  gate lookups: table, 15 - gs, n 2^gs - 1, 0xFFFF, 2^14, 2^13, A, B (cell: i << A, g << B)
- *   F_TL 136  tanh(c') and h': cs - 1, 2^(cs-1) - 1, 2^(cs-2) (0 for cs = 1), n 2^(cs-1) - 1,
- *             h_mult, 2^(hs-33) + zp << (hs-32), hs - 32, h + H
- *   F_CO 168  c - 2 h (so that c[j] is at F_CO + 2 (h + j)); F_HP 172: h + j
- *   F_HK 176  hooks 1-3 (after z, after the cell, before h's requantization); F_P 188: p; F_H0 192: h
- *   F_VH 196  x of h when H < 8 (2 quads and the return word; with H >= 8 it follows x's return word
- *             in the scratch)
- */
-__asm__(".equ F_T, 32\n.equ F_H, 72\n.equ F_G, 104\n.equ F_TL, 136\n.equ F_CO, 168\n.equ F_HP, 172\n"
-        ".equ F_HK1, 176\n.equ F_HK2, 180\n.equ F_HK3, 184\n.equ F_P, 188\n.equ F_H0, 192\n.equ F_VH, 196\n"
-        ".equ FRAME, 220\n"
-        /* r1 = m - (e ^ m), e = sigma(z) - 2^14, m = z's sign mask: sigma = 2^14 + r1. Registers: r2 table,
-         * r3 15 - gs, r8 n 2^gs - 1, r9 0xFFFF, r10 2^14; r0, r1 scratch. \sat: u = r8, back to \back. */
-        ".macro tl_sig z, sat, back\n"
-        "    eor r0, \\z, \\z, asr #31\n"
-        "    sub r0, r0, \\z, asr #31\n" /* u = |z| */
-        "    cmp r0, r8\n"
-        "    bhi \\sat\n"
-        "\\back:\n"
-        "    lsls r0, r3\n"             /* u 2^(15-gs): j at bit 15, r at bits 1-14 */
-        "    lsrs r1, r0, #15\n"
-        "    ldr r1, [r2, r1, lsl #1]\n" /* D[j] | D[j+1] << 16 */
-        "    ubfx r0, r0, #1, #14\n"
-        "    mla r0, r0, r9, r10\n"     /* (2^14 - r) | r << 16 */
-        "    eor r1, r1, #0x80008000\n"
-        "    smlad r1, r1, r0, r10\n"   /* V - 2^29 + 2^14 */
-        "    asrs r1, r1, #15\n"
-        "    eor r1, r1, \\z, asr #31\n"
-        "    rsb r1, r1, \\z, asr #31\n"
-        ".endm\n"
-        /* r1 = tanh(z) (Q15) from the table at 2 |z|; also r11 = 2^13. \sat: u = r8 / 2. */
-        ".macro tl_tanh z, sat, back\n"
-        "    eor r0, \\z, \\z, asr #31\n"
-        "    sub r0, r0, \\z, asr #31\n"
-        "    cmp r8, r0, lsl #1\n"
-        "    blo \\sat\n"
-        "\\back:\n"
-        "    lsls r0, r3\n"             /* (2u) 2^(14-gs): j at bit 14, r at bits 0-13 */
-        "    lsrs r1, r0, #14\n"
-        "    ldr r1, [r2, r1, lsl #1]\n"
-        "    ubfx r0, r0, #0, #14\n"
-        "    mla r0, r0, r9, r10\n"
-        "    eor r1, r1, #0x80008000\n"
-        "    smlad r1, r1, r0, r11\n"   /* V - 2^29 + 2^13 */
-        "    asrs r1, r1, #14\n"        /* d - 2^15 */
-        "    eor r1, r1, \\z, asr #31\n"
-        "    rsb r1, r1, \\z, asr #31\n"
-        ".endm\n"
-        /* z = sat(z, -q, q) (the rare paths' clip) */
-        ".macro tl_clip z, q\n"
-        "    cmp \\z, \\q\n"
-        "    it gt\n"
-        "    movgt \\z, \\q\n"
-        "    cmn \\z, \\q\n"
-        "    it lt\n"
-        "    rsblt \\z, \\q, #0\n"
-        ".endm\n"
+__asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         ".pushsection .text.tl_lstm_step_fast,\"ax\",%progbits\n"
         ".syntax unified\n"
         ".thumb\n"
@@ -257,26 +159,26 @@ __asm__(".equ F_T, 32\n.equ F_H, 72\n.equ F_G, 104\n.equ F_TL, 136\n.equ F_CO, 1
         "    stm r0, {r1-r3}\n"
         /* ---- the unit loop ---- */
         ".Lunit:\n"
-        "    ldm sp, {r0-r2, r4-r7, pc}\n" /* x pass */
+        "    ldm sp, {r0, r1, r8-r12, pc}\n" /* x pass */
         ".Lret_x:\n"
         "    str r0, [sp]\n"
         "    ldr r3, [sp, #F_T]\n"
-        "    ldm r3!, {r0-r2, r8-r12, lr}\n" /* B, mx | mh << 16, shift bytes; r3: the next unit */
-        "    smlawb r4, r4, r9, r0\n"
-        "    smlawb r5, r5, r10, r1\n"
-        "    smlawb r6, r6, r11, r2\n"
-        "    smlawb r7, r7, r12, r8\n"
+        "    ldm r3!, {r0-r2, r4-r7, r12, lr}\n" /* B, mx | mh << 16, shift bytes; r3: the next unit */
+        "    smlawb r8, r8, r5, r0\n"
+        "    smlawb r9, r9, r6, r1\n"
+        "    smlawb r10, r10, r7, r2\n"
+        "    smlawb r11, r11, r12, r4\n"
         "    add r0, sp, #F_T\n"
-        "    stm r0!, {r3-r7, r9-r12, lr}\n"
-        "    ldm r0, {r0-r2, r4-r7, pc}\n" /* h pass */
+        "    stm r0!, {r3, r5-r12, lr}\n"
+        "    ldm r0, {r0, r1, r8-r12, pc}\n" /* h pass */
         ".Lret_h:\n"
         "    str r0, [sp, #F_H]\n"
         "    add r0, sp, #F_T + 4\n"
-        "    ldm r0, {r0-r3, r8-r11, lr}\n"
-        "    smlawt r4, r4, r8, r0\n"
-        "    smlawt r5, r5, r9, r1\n"
-        "    smlawt r6, r6, r10, r2\n"
-        "    smlawt r7, r7, r11, r3\n"
+        "    ldm r0, {r0-r7, lr}\n"
+        "    smlawt r7, r11, r7, r6\n"
+        "    smlawt r6, r10, r2, r5\n"
+        "    smlawt r5, r9, r1, r4\n"
+        "    smlawt r4, r8, r0, r3\n"
         "    asr r4, r4, lr\n"
         "    lsr lr, lr, #8\n"
         "    asr r5, r5, lr\n"
@@ -360,11 +262,11 @@ __asm__(".equ F_T, 32\n.equ F_H, 72\n.equ F_G, 104\n.equ F_TL, 136\n.equ F_CO, 1
         /* ---- the matmul loops ---- */
         "    .balign 4\n"
         ".Lmm16:\n" TL_U_Q16 TL_U_Q16 TL_U_Q16 TL_U_Q16
-        "    cmp r1, r2\n"
+        "    cmp r1, r12\n"
         "    bne .Lmm16\n"
         "    ldr pc, [r1]\n"
         ".Lmm8:\n" TL_U_Q8 TL_U_Q8 TL_U_Q8 TL_U_Q8
-        "    cmp r1, r2\n"
+        "    cmp r1, r12\n"
         "    bne .Lmm8\n"
         "    ldr pc, [r1]\n"
         /* ---- subroutines of the prologue ---- */
@@ -401,25 +303,26 @@ __asm__(".equ F_T, 32\n.equ F_H, 72\n.equ F_G, 104\n.equ F_TL, 136\n.equ F_CO, 1
         "    movs r6, #0\n"
         "    b 3b\n"
         "6:  bx lr\n"
-        /* a pass's block at r12: weights (r0 int16 or NULL, r1 int8), x r2, end r3, zeros, the loop
-         * entry for (r3 - r2) / 8 quads; the return address r4 goes to [r3]. Clobbers r0, r4-r8. */
+        /* a pass's block at r12: weights (r0 int16 or NULL, r1 int8), x r2, zeros, end r3, the loop
+         * entry for (r3 - r2) / 8 quads; the return address r4 goes to [r3]. Clobbers r0-r8. */
         ".Lblock:\n"
         "    str r4, [r3]\n"
         "    subs r4, r2, r3\n"
         "    ubfx r4, r4, #3, #2\n"     /* (-quads) & 3: the blocks to skip */
-        "    cbz r0, 1f\n"
         "    adr r5, .Lmm16 + 1\n"
-        "    movs r6, #44\n"
-        "    b 2f\n"
-        "1:  mov r0, r1\n"
-        "    adr r5, .Lmm8 + 1\n"
-        "    movs r6, #72\n"
-        "2:  mla r8, r4, r6, r5\n"
+        "    movs r6, #38\n"
+        "    cbnz r0, 1f\n"
+        "    mov r0, r1\n"
+        "    adds r5, #.Lmm8 - .Lmm16\n"
+        "    movs r6, #68\n"
+        "1:  mla r8, r4, r6, r5\n"
+        "    mov r1, r2\n"
+        "    mov r7, r3\n"
+        "    movs r2, #0\n"
+        "    movs r3, #0\n"
         "    movs r4, #0\n"
         "    movs r5, #0\n"
-        "    movs r6, #0\n"
-        "    movs r7, #0\n"
-        "    stm r12, {r0, r2-r8}\n"
+        "    stm r12, {r0-r5, r7, r8}\n"
         "    bx lr\n"
         /* ---- the rare paths (hooks), spec sec. 6 and 9 ---- */
         /* r0 = requant(r0, r1, r2) (spec sec. 2, any shift); clobbers r1-r3, r12 */

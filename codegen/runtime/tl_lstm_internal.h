@@ -11,7 +11,10 @@
  *                            loop with the gate sums, sigmoid, tanh, cell and h' inlined)
  *   tl_lstm_stages.c         the stage kernels for tests: tl_lstm_gates_s8, tl_lstm_cell_s16
  *   tl_kernels_v7em.c        Armv7E-M (M4, M7, M33, M55) assembly: the SMLAD quad kernels
+ *   tl_kernels_v7em_unit.c   Armv7E-M assembly: tl_lstm_step_fast, the whole step in one routine
+ *                            (its offsets, quad macros, frame and lookup macros: tl_kernels_v7em_unit.h)
  *   tl_kernels_v6m.c         Armv6-M (M0, M0+) assembly: the quad kernels on biased int16 and int8 weights
+ *   tl_kernels_v6m_unit.c    Armv6-M assembly: tl_lstm_step_fast's unit loop
  *   tl_kernels_sse2.c        x86 SSE2 (host validation builds): PMADDWD quad kernels
  *   tl_kernels_portable.c    portable C quad kernels (everything else, and -DTL_PORTABLE)
  *

@@ -86,11 +86,11 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder for the C files")
     p.add_argument("--prefix", default="model", help="C prefix of every public symbol (default: model)")
     max_steps_option(p)
-    _for_option(p)
+    _for_option(p, "--target")
 
 
-def _for_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--for", dest="for_core", default=None, metavar="CORE",
+def _for_option(p: argparse.ArgumentParser, *aliases: str) -> None:
+    p.add_argument("--for", *aliases, dest="for_core", default=None, metavar="CORE",
                    help="generate the C for this core's kernels: cortex-m55 stores the LSTM layers that the Helium "
                         "(MVE) step computes in its weight layout (that C compiles only for Armv8.1-M with MVE); "
                         "default: the portable C, which runs on every core (docs/targets.md)")
@@ -105,8 +105,6 @@ def _kernels_notes(qm, for_core: str | None) -> list[str]:
         return []
     return [f"note: LSTM layer '{n.name}' keeps the portable layout and step on {for_core} ({why})"
             for n in qm.nodes if isinstance(n, QLstm) and (why := mve_step_reason(n)) is not None]
-
-
 
 
 @command("generate", _generate_args)

@@ -9,7 +9,7 @@ and read by the C emitter (:mod:`tinylstm.codegen`), its tests and benchmarks.
 - :mod:`.mve`: the Helium (Cortex-M55 MVE) kernels: which targets get them (:func:`kernels_for`), their
   weight layout and per-block constants, and which layers ``tl_lstm_step_mve`` computes;
 - :mod:`.gru`: one GRU layer lowered (:func:`lower_gru`): its block layout, ``tl_gru_unit_t``
-  constants, scratch and step (``tl_gru_step_fast`` or ``tl_gru_step_s8``) and why.
+  constants, scratch and step (a fast step ``tl_gru_step_fast[_q15][_lbr0]`` or ``tl_gru_step_s8``) and why.
 
 It reads the integer model only; the numbers are the model's, the choices the runtime's
 (``codegen/runtime/tl_lstm.h``). What the generated C schedules and where its memory lies is the

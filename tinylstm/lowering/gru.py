@@ -110,7 +110,7 @@ class LoweredGru:
     """A layer: its directions, the step function every direction runs (and why), its scratch."""
 
     directions: tuple[LoweredGruDirection, ...]
-    step: str  # "tl_gru_step_fast" | "tl_gru_step_s8"
+    step: str  # a value of GRU_FAST_STEPS, or "tl_gru_step_s8"
     why: str
     scratch_bytes: int  # TL_GRU_SCRATCH_BYTES(I, H, linear_before_reset)
 
