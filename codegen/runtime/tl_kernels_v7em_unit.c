@@ -10,11 +10,12 @@
  * LSL, SSUB16), writes the per-step constants into its stack frame (layout F_* in the header) and runs
  * the unit loop. Per hidden unit (no peephole, no clip, standard h scale: 127 instructions outside
  * the matmul loops, 2 more for each lookup beyond the table's grid; QEMU profile of an H = 64 step):
- *  - matmul: `ldm sp, {r0-r2, r4-r7, pc}` loads the weight, input and end pointers, zeroes the four
- *    gate accumulators and jumps into a 4-quad loop (entered in the middle for a count that is not a
- *    multiple of 4, Duff-style); the loop returns through the word stored after the input vector
- *    (`ldr pc, [r1]`), so all 14 registers are free for it. int16 weights: 11 instructions per quad
- *    (16 MACs: LDM of x, two LDM of weights, 8 SMLAD), int8: 18 (8 SXTB16 more);
+ *  - matmul: `ldm sp, {r0, r1, r8-r12, pc}` loads the weight and input pointers, zeroes the four
+ *    gate accumulators (r8-r11), loads the end pointer and jumps into a 4-quad loop (entered in the
+ *    middle for a count that is not a multiple of 4, Duff-style); the loop returns through the word
+ *    stored after the input vector (`ldr pc, [r1]`), so all 14 registers are free for it. int16
+ *    weights: 11 instructions per quad (16 MACs: LDM of x, two LDM of weights, 8 SMLAD; x and the
+ *    weights in low registers, so the LDMs are 16-bit), int8: 18 (8 SXTB16 more);
  *  - t = B + mul16(acc_x, mx) + mul16(acc_h, mh): SMLAWB after the x pass, SMLAWT after the h pass,
  *    z = t >> s (ASR by the shift bytes);
  *  - a standard-table lookup (spec sec. 8.1) at the fixed scale 2^14: x = |z| << (15 - gs) holds the
@@ -49,114 +50,96 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "tl_lstm_step_fast:\n"
         "    push {r4-r11, lr}\n"
         "    sub sp, #FRAME\n"
-        "    mov r11, r0\n"
-        "    ldr r9, [sp, #FRAME + 36]\n" /* scratch: x widened */
+        "    mov r7, r0\n"             /* p, until the hooks */
         "    str r0, [sp, #F_P]\n"
-        "    str r2, [sp, #F_HP]\n"
-        "    str r2, [sp, #F_H0]\n"
         "    sub r3, r3, r2, lsl #1\n"
-        "    str r3, [sp, #F_CO]\n"
+        "    strd r3, r2, [sp, #F_CO]\n" /* c - 2 h, h */
+        "    str r2, [sp, #F_H0]\n"
+        "    ldr r3, [r0, #4]\n"
+        "    add r3, r2\n"
+        "    str r3, [sp, #F_TL + 28]\n" /* h + H */
         "    ldr r3, [r0, #28]\n"
         "    str r3, [sp, #F_T]\n"
-        "    mov r10, r2\n"
+        /* the passes: x widened into the scratch, then h after x's return word (in the frame if H < 8) */
+        "    ldr r12, [sp, #FRAME + 36]\n"
         "    mov r0, r1\n"
-        "    ldr r1, [r11]\n"
-        "    ldrd r2, r3, [r11, #32]\n"
-        "    mov r12, r9\n"
-        "    bl .Lwiden\n"
-        "    mov r8, r12\n"             /* x end: its return word */
-        "    ldr r1, [r11, #4]\n"
-        "    add r12, r8, #4\n"
+        "    ldr r1, [r7]\n"
+        "    add r11, r7, #8\n"
+        "    adr r8, .Lret_x + 1\n"
+        "    mov r9, sp\n"
+        "    bl .Lpass\n"
+        "    ldr r1, [r7, #4]\n"
+        "    add r12, #4\n"
         "    cmp r1, #8\n"
         "    it lo\n"
         "    addlo r12, sp, #F_VH\n"
-        "    str r12, [sp, #F_H + 4]\n"
-        "    mov r0, r10\n"
-        "    ldrd r2, r3, [r11, #40]\n"
-        "    bl .Lwiden\n"
-        "    str r12, [sp, #F_H + 8]\n"
-        "    ldrd r1, r0, [r11, #8]\n"
-        "    mov r2, r9\n"
-        "    mov r3, r8\n"
-        "    adr r4, .Lret_x + 1\n"
-        "    mov r12, sp\n"
-        "    bl .Lblock\n"
-        "    ldrd r1, r0, [r11, #16]\n"
-        "    ldrd r2, r3, [sp, #F_H + 4]\n"
-        "    adr r4, .Lret_h + 1\n"
-        "    add r12, sp, #F_H\n"
-        "    bl .Lblock\n"
+        "    ldr r0, [sp, #F_H0]\n"
+        "    add r11, r7, #16\n"
+        "    adr r8, .Lret_h + 1\n"
+        "    add r9, sp, #F_H\n"
+        "    bl .Lpass\n"
         /* gate lookups: table, 15 - gs, n 2^gs - 1, 0xFFFF, 2^14, 2^13, A, B with k = 15 - a_fc + a_ig */
-        "    add r0, r11, #88\n"
+        "    add r0, r7, #88\n"
         "    ldm r0, {r0-r3}\n"         /* table, n, gs, cs */
-        "    add r4, r11, #112\n"
-        "    ldm r4, {r4-r8}\n"         /* a_fc, a_ig, s_c, h_mult, h_shift */
-        "    mov r9, r1\n"
-        "    mov r10, r3\n"
-        "    mov r12, r7\n"
-        "    mov lr, r8\n"
         "    lsls r1, r2\n"
         "    subs r3, r1, #1\n"
         "    movs r1, #15\n"
         "    subs r1, r2\n"
         "    mov r2, r3\n"
+        "    ldrd r4, r5, [r7, #112]\n" /* a_fc, a_ig */
         "    subs r5, r5, r4\n"
         "    adds r5, #17\n"            /* k + 2 */
         "    movs r6, r5\n"
         "    subs r6, #15\n"
         "    it lt\n"
         "    movlt r6, #0\n"            /* A = max(k - 13, 0) */
-        "    subs r7, r5, r6\n"         /* B = k + 2 - A <= 15 */
+        "    sub r8, r5, r6\n"          /* B = k + 2 - A <= 15 */
         "    movw r3, #0xFFFF\n"
         "    movs r4, #1\n"
         "    lsls r4, #14\n"
         "    lsrs r5, r4, #1\n"
-        "    add r8, sp, #F_G\n"
-        "    stm r8, {r0-r7}\n"
+        "    add r12, sp, #F_G\n"
+        "    stm r12, {r0-r6, r8}\n"
         /* tanh(c') and h': cs - 1, 2^(cs-1) - 1, 2^(cs-2), n 2^(cs-1) - 1, h_mult,
-         * 2^(hs-33) + zp << (hs-32), hs - 32, h + H */
-        "    mov r0, r10\n"
+         * (2 zp + 1) << (hs - 33) = 2^(hs-33) + zp << (hs-32), hs - 32 (and h + H, above) */
+        "    ldr r0, [r7, #100]\n"      /* cs */
         "    subs r0, #1\n"
         "    movs r2, #1\n"
         "    lsls r2, r0\n"
-        "    mov r3, r9\n"
+        "    ldr r3, [r7, #92]\n"       /* n */
         "    lsls r3, r0\n"
         "    subs r3, #1\n"
         "    subs r1, r2, #1\n"
         "    lsrs r2, #1\n"
-        "    mov r4, r12\n"
-        "    mov r6, lr\n"
-        "    subs r6, #32\n"
-        "    subs r7, r6, #1\n"
-        "    movs r5, #1\n"
-        "    lsls r5, r7\n"
-        "    ldr r7, [r11, #40]\n"
-        "    lsls r7, r6\n"
-        "    add r5, r7\n"
-        "    ldr r7, [sp, #F_H0]\n"
-        "    ldr r8, [r11, #4]\n"
-        "    add r7, r8\n"
-        "    add r8, sp, #F_TL\n"
-        "    stm r8, {r0-r7}\n"
+        "    ldrd r4, r6, [r7, #124]\n" /* h_mult, hs */
+        "    ldr r5, [r7, #40]\n"
+        "    lsls r5, #1\n"
+        "    adds r5, #1\n"
+        "    subs r6, #33\n"
+        "    lsls r5, r6\n"
+        "    adds r6, #1\n"
+        "    add r7, sp, #F_TL\n"
+        "    stm r7!, {r0-r6}\n"
         /* hooks: peepholes, clip and coupled gates; the general requantization of h' unless
          * 33 <= h_shift <= 54 (then hi + the rounding term + zp << (hs - 32) cannot overflow) */
+        "    ldr r7, [sp, #F_P]\n"
         "    adr r1, .Lh1 + 1\n"
         "    adr r2, .Lh2 + 1\n"
         "    adr r3, .Lh3 + 1\n"
-        "    ldr r0, [r11, #48]\n"
-        "    ldr r4, [r11, #76]\n"
+        "    ldr r0, [r7, #48]\n"
+        "    ldr r4, [r7, #76]\n"
         "    orrs r0, r4\n"
-        "    ldr r4, [r11, #84]\n"
+        "    ldr r4, [r7, #84]\n"
         "    orrs r0, r4\n"
         "    beq 1f\n"
         "    adr r1, .Lrare1 + 1\n"
         "    adr r2, .Lrare2 + 1\n"
-        "1:  sub r4, lr, #33\n"
+        "1:  subs r4, r6, #1\n"         /* hs - 33 */
         "    cmp r4, #21\n"
         "    bls 2f\n"
         "    adr r3, .Lrare3 + 1\n"
         "2:  add r0, sp, #F_HK1\n"
-        "    stm r0, {r1-r3}\n"
+        "    stm r0!, {r1-r3}\n"
         /* ---- the unit loop ---- */
         ".Lunit:\n"
         "    ldm sp, {r0, r1, r8-r12, pc}\n" /* x pass */
@@ -270,9 +253,13 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "    bne .Lmm8\n"
         "    ldr pc, [r1]\n"
         /* ---- subroutines of the prologue ---- */
-        /* widen n int8 values at r0 (n in r1) to (v - zp) << pre (zp r2, pre r3) at r12 in quad order,
-         * zero-padded to whole quads; r12 returns the end. Clobbers r0-r7. */
-        ".Lwiden:\n"
+        /* a pass: widen n (r1) int8 values at r0 to (v - zp) << pre (zp, pre at r11 + 24) at r12 in quad
+         * order, zero-padded to whole quads (r12 returns the end), then write the pass's block at r9:
+         * weights (int16 at r11 + 4 or NULL, int8 at r11), x, zeros, end, the loop entry for the quad
+         * count; the return address r8 goes to the end. Clobbers r0-r6, r8, r10. */
+        ".Lpass:\n"
+        "    ldrd r2, r3, [r11, #24]\n"
+        "    mov r10, r12\n"
         "    adds r2, #128\n"
         "    lsls r2, r3\n"
         "    orr r2, r2, r2, lsl #16\n" /* (zp + 128) << pre in both halves */
@@ -281,48 +268,41 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "    b 2f\n"
         "1:  ldr r5, [r0], #4\n"
         "3:  eor r5, r5, #0x80808080\n" /* v + 128 */
-        "    uxtb16 r6, r5\n"
-        "    uxtb16 r7, r5, ror #8\n"
+        "    uxtb16 r6, r5, ror #8\n"
+        "    uxtb16 r5, r5\n"
+        "    lsls r5, r3\n"
         "    lsls r6, r3\n"
-        "    lsls r7, r3\n"
+        "    ssub16 r5, r5, r2\n"
         "    ssub16 r6, r6, r2\n"
-        "    ssub16 r7, r7, r2\n"
-        "    stm r12!, {r6, r7}\n"
+        "    stm r12!, {r5, r6}\n"
         "2:  cmp r0, r4\n"
         "    bls 1b\n"
+        "    cmp r0, r1\n"              /* the last 1-3 values, from the end */
+        "    beq 4f\n"
         "    movs r5, #0\n"
-        "    movs r6, #0\n"
-        "4:  cmp r0, r1\n"              /* the last 1-3 values */
-        "    bhs 5f\n"
-        "    ldrb r7, [r0], #1\n"
-        "    lsls r7, r6\n"
-        "    orrs r5, r7\n"
-        "    adds r6, #8\n"
-        "    b 4b\n"
-        "5:  cbz r6, 6f\n"
-        "    movs r6, #0\n"
+        "5:  ldrb r6, [r1, #-1]!\n"
+        "    orr r5, r6, r5, lsl #8\n"
+        "    cmp r1, r0\n"
+        "    bne 5b\n"
         "    b 3b\n"
-        "6:  bx lr\n"
-        /* a pass's block at r12: weights (r0 int16 or NULL, r1 int8), x r2, zeros, end r3, the loop
-         * entry for (r3 - r2) / 8 quads; the return address r4 goes to [r3]. Clobbers r0-r8. */
-        ".Lblock:\n"
-        "    str r4, [r3]\n"
-        "    subs r4, r2, r3\n"
+        "4:  str r8, [r12]\n"
+        "    sub r4, r10, r12\n"
         "    ubfx r4, r4, #3, #2\n"     /* (-quads) & 3: the blocks to skip */
+        "    ldrd r1, r0, [r11]\n"
         "    adr r5, .Lmm16 + 1\n"
         "    movs r6, #38\n"
-        "    cbnz r0, 1f\n"
+        "    cbnz r0, 6f\n"
         "    mov r0, r1\n"
-        "    adds r5, #.Lmm8 - .Lmm16\n"
+        "    adds.n r5, #.Lmm8 - .Lmm16\n"
         "    movs r6, #68\n"
-        "1:  mla r8, r4, r6, r5\n"
-        "    mov r1, r2\n"
-        "    mov r7, r3\n"
+        "6:  mla r8, r4, r6, r5\n"
+        "    mov r1, r10\n"
+        "    mov r6, r12\n"
         "    movs r2, #0\n"
         "    movs r3, #0\n"
         "    movs r4, #0\n"
         "    movs r5, #0\n"
-        "    stm r12, {r0-r5, r7, r8}\n"
+        "    stm r9, {r0-r6, r8}\n"
         "    bx lr\n"
         /* ---- the rare paths (hooks), spec sec. 6 and 9 ---- */
         /* r0 = requant(r0, r1, r2) (spec sec. 2, any shift); clobbers r1-r3, r12 */
@@ -355,19 +335,18 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "    add r2, r2, r2, lsl #1\n"
         "    adds r2, r0\n"
         "    ldr r3, [sp, #F_P]\n"
-        "    ldr r12, [r3, #48]\n"
-        "    ldrsh r2, [r12, r2, lsl #1]\n"
+        "    add r0, r3, r0, lsl #2\n"
+        "    ldr r3, [r3, #48]\n"
+        "    ldrsh r2, [r3, r2, lsl #1]\n"
         "    muls r1, r2\n"
-        "    add r3, r3, r0, lsl #2\n"
-        "    ldr r2, [r3, #64]\n"
-        "    mov r0, r1\n"
-        "    ldr r1, [r3, #52]\n"
+        "    ldr r2, [r0, #64]\n"
+        "    ldr r0, [r0, #52]\n"
         "    b .Lrq\n"
         /* after z: the peepholes of i and f on the old cell, clip of i, f, g, and f = 1 - i as
          * sigma(-z_i) (exact: sigma(-z) = 2^15 - sigma(z)). r0-r3, r8-r12, lr are free. */
         ".Lrare1:\n"
-        "    ldr r9, [sp, #F_P]\n"
-        "    ldr r0, [r9, #48]\n"
+        "    ldr r0, [sp, #F_P]\n"
+        "    ldr r0, [r0, #48]\n"
         "    cbz r0, 1f\n"
         "    ldrd r2, r1, [sp, #F_CO]\n"
         "    ldrsh r10, [r2, r1, lsl #1]\n" /* c */
@@ -379,16 +358,24 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "    mov r1, r10\n"
         "    bl .Lpeep\n"
         "    add r5, r0\n"
-        "1:  ldr r0, [r9, #76]\n"
-        "    cbz r0, 2f\n"
-        "    ldr r0, [r9, #80]\n"
-        "    tl_clip r4, r0\n"
-        "    tl_clip r5, r0\n"
-        "    tl_clip r6, r0\n"
-        "2:  ldr r0, [r9, #84]\n"
-        "    cbz r0, 3f\n"
+        "1:  ldr r0, [sp, #F_P]\n"
+        "    ldrd r1, r0, [r0, #76]\n"  /* has_clip, clip_q */
+        "    cbz r1, 2f\n"
+        "    add r3, sp, #F_T + 4\n"    /* free until the next unit's x pass */
+        "    stm r3!, {r4-r6}\n"
+        "    movs r2, #3\n"
+        "3:  subs r3, #4\n"
+        "    ldr r1, [r3]\n"
+        "    tl_clip r1, r0\n"
+        "    str r1, [r3]\n"
+        "    subs r2, #1\n"
+        "    bne 3b\n"
+        "    ldm r3!, {r4-r6}\n"
+        "2:  ldr r0, [sp, #F_P]\n"
+        "    ldr r0, [r0, #84]\n"
+        "    cbz r0, 4f\n"
         "    rsbs r5, r4, #0\n"
-        "3:  b .Lh1\n"
+        "4:  b .Lh1\n"
         /* after the cell: the o gate's peephole on c' (r4) and its clip (nothing for a coupled gate
          * alone); r2, r3 and r12 are reloaded */
         ".Lrare2:\n"
@@ -408,11 +395,10 @@ __asm__(TL_V7EM_FRAME TL_V7EM_MACROS
         "2:  b .Lh2\n"
         /* h' with the general requantization: r0 = o tanh(c') */
         ".Lrare3:\n"
-        "    ldr r3, [sp, #F_P]\n"
-        "    ldrd r1, r2, [r3, #124]\n"
+        "    ldr r6, [sp, #F_P]\n"
+        "    ldrd r1, r2, [r6, #124]\n"
         "    bl .Lrq\n"
-        "    ldr r3, [sp, #F_P]\n"
-        "    ldr r3, [r3, #40]\n"
+        "    ldr r3, [r6, #40]\n"
         "    adds r1, r0, r3\n"
         "    ldr r12, [sp, #F_HP]\n"
         "    ldr lr, [sp, #F_TL + 28]\n"

@@ -17,7 +17,8 @@ typedef char tl_v7em_unit_offsets[(TL_OFF(input_size) == 0 && TL_OFF(hidden_size
                                    TL_OFF(wx16) == 12 && TL_OFF(wh) == 16 && TL_OFF(wh16) == 20 &&
                                    TL_OFF(units) == 28 && TL_OFF(x_zero_point) == 32 && TL_OFF(pre_x) == 36 &&
                                    TL_OFF(h_zero_point) == 40 && TL_OFF(pre_h) == 44 && TL_OFF(peep) == 48 &&
-                                   TL_OFF(has_clip) == 76 && TL_OFF(input_forget) == 84 && TL_OFF(table) == 88 &&
+                                   TL_OFF(peep_mult) == 52 && TL_OFF(peep_shift) == 64 && TL_OFF(has_clip) == 76 &&
+                                   TL_OFF(clip_q) == 80 && TL_OFF(input_forget) == 84 && TL_OFF(table) == 88 &&
                                    TL_OFF(table_n) == 92 && TL_OFF(gate_shift) == 96 && TL_OFF(cell_shift) == 100 &&
                                    TL_OFF(a_fc) == 112 && TL_OFF(a_ig) == 116 && TL_OFF(h_mult) == 124 &&
                                    TL_OFF(h_shift) == 128 && sizeof(tl_lstm_unit_t) == 36 &&
