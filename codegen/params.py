@@ -113,14 +113,7 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
         qf, qg, qh = d.gate_q
         params.append(
             "    {\n"
-            f"        .input_size = {I},\n"
-            f"        .hidden_size = {H},\n"
-            f"        .wx = {base + '_wx' if tx == 'int8_t' else '0'},\n"
-            f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
-            f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
-            f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
-            f"        .w16_encoding = {'&tl_lstm_layout_mve' if mve else '&TL_W16_ENCODING'},\n"
-            f"        .units = {base}_units,\n"
+            + _weight_fields(base, I, H, tx, th, "&tl_lstm_layout_mve" if mve else "&TL_W16_ENCODING") +
             f"        .x_zero_point = {n.input_zero_point},\n"
             f"        .pre_x = {d.pre_x}, /* (x - zp_x) << pre_x */\n"
             f"        .h_zero_point = {n.zero_point},\n"
@@ -155,6 +148,19 @@ def _lstm(md: ModelData, k: int, n: QLstm) -> None:
     fid = names.fid(k)
     md.fp.field("int16_t", f"{fid}_c[{D}][{H}]", D * H, f"LSTM {k} cell (D, H), int16, Q(k) per direction")
     md.fp.field("int8_t", f"{fid}_h[{D}][{H}]", D * H, f"LSTM {k} hidden (D, H), int8 (s_h, zp_h = {n.zero_point})")
+
+
+def _weight_fields(base: str, inputs: int, hidden: int, tx: str, th: str, encoding: str) -> str:
+    """The params fields an LSTM and a GRU direction share: sizes, the weight pointers of the matrices'
+    C types (the other pointer of each pair 0), the link-time layout check, the unit constants."""
+    return (f"        .input_size = {inputs},\n"
+            f"        .hidden_size = {hidden},\n"
+            f"        .wx = {base + '_wx' if tx == 'int8_t' else '0'},\n"
+            f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
+            f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
+            f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
+            f"        .w16_encoding = {encoding},\n"
+            f"        .units = {base}_units,\n")
 
 
 def _standard_table(consts: ConstData, n: QLstm | QGru) -> str:
@@ -207,14 +213,7 @@ def _gru(md: ModelData, k: int, n: QGru) -> None:
         qf, qg = d.gate_q
         params.append(
             "    {\n"
-            f"        .input_size = {I},\n"
-            f"        .hidden_size = {H},\n"
-            f"        .wx = {base + '_wx' if tx == 'int8_t' else '0'},\n"
-            f"        .wx16 = {base + '_wx' if tx == 'int16_t' else '0'},\n"
-            f"        .wh = {base + '_wh' if th == 'int8_t' else '0'},\n"
-            f"        .wh16 = {base + '_wh' if th == 'int16_t' else '0'},\n"
-            "        .w16_encoding = &TL_W16_ENCODING,\n"
-            f"        .units = {base}_units,\n"
+            + _weight_fields(base, I, H, tx, th, "&TL_W16_ENCODING") +
             f"        .linear_before_reset = {lbr},\n"
             f"        .x_zero_point = {n.input_zero_point},\n"
             f"        .pre_x = {d.pre_x}, /* (x - zp_x) << pre_x */\n"

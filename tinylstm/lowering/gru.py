@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..qmodel import QGru, QGruDirection
-from .layout import gru_scratch_bytes, weight_ctype
+from .layout import gru_scratch_bytes, unit_constants, weight_ctype
 
 GRU_STEP_GENERAL = "tl_gru_step_s8"
 GRU_STEP_FAST = "tl_gru_step_fast"
@@ -57,16 +57,8 @@ def block_layout(w: np.ndarray, hidden: int, inputs: int, wide: bool) -> np.ndar
 
 def gru_unit_constants(d: QGruDirection, hidden: int) -> np.ndarray:
     """``tl_gru_unit_t`` of every hidden unit: (H, 3 rows z, r, h, 3) int64 with the fields of
-    :data:`GRU_UNIT_FIELDS` (spec §16.3 with §6)."""
-    mx = np.asarray(d.mult_x, np.int64)
-    mh = np.asarray(d.mult_h, np.int64)
-    s = np.asarray(d.shift, np.int64)
-    if mx.size and (min(mx.min(), mh.min()) < 0 or max(mx.max(), mh.max()) >= 1 << 15):
-        raise ValueError("gate multiplier outside [0, 2^15)")  # internal: the quantizer guarantees it
-    if s.size and (s.min() < 0 or s.max() > 31):
-        raise ValueError("gate shift outside [0, 31]")  # internal: the quantizer guarantees [4, 30]
-    cols = [np.asarray(d.bias, np.int64), mx | (mh << 16), s]
-    return np.stack([c.reshape(3, hidden).T for c in cols], axis=-1)  # (H, 3, 3)
+    :data:`GRU_UNIT_FIELDS` (spec §16.3 with §6), as the LSTM's per-gate constants."""
+    return unit_constants(d, hidden, gates=3)
 
 
 def gru_slow_reason(layer: QGru, d: QGruDirection) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..qmodel import QGru, QLstm, QLstmDirection
+from ..qmodel import QGru, QGruDirection, QLstm, QLstmDirection
 
 
 def weight_ctype(w: np.ndarray) -> str:
@@ -50,10 +50,10 @@ def table_ctype(values: np.ndarray, fallback: str) -> str:
 UNIT_FIELDS = ("bias", "mult", "shift")
 
 
-def unit_constants(d: QLstmDirection, hidden: int) -> np.ndarray:
+def unit_constants(d: QLstmDirection | QGruDirection, hidden: int, gates: int = 4) -> np.ndarray:
     """``tl_lstm_unit_t`` of every hidden unit: (H, 4 gates i, f, g, o, 3) int64 with the fields of
     :data:`UNIT_FIELDS`: the bias ``B``, the multipliers packed as ``mx | mh << 16`` (one word for
-    SMLAWB / SMLAWT) and the shift ``s`` (spec §6)."""
+    SMLAWB / SMLAWT) and the shift ``s`` (spec §6). ``gates=3``: a GRU direction's rows z, r, h."""
     mx = np.asarray(d.mult_x, np.int64)
     mh = np.asarray(d.mult_h, np.int64)
     s = np.asarray(d.shift, np.int64)
@@ -62,7 +62,7 @@ def unit_constants(d: QLstmDirection, hidden: int) -> np.ndarray:
     if s.size and (s.min() < 0 or s.max() > 31):
         raise ValueError("gate shift outside [0, 31]")  # internal: the quantizer guarantees [4, 30]
     cols = [np.asarray(d.bias, np.int64), mx | (mh << 16), s]
-    return np.stack([c.reshape(4, hidden).T for c in cols], axis=-1)  # (H, 4, 3)
+    return np.stack([c.reshape(gates, hidden).T for c in cols], axis=-1)  # (H, gates, 3)
 
 
 def scratch_bytes(inputs: int, hidden: int) -> int:
