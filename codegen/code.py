@@ -56,7 +56,12 @@ class _Code:
             h = f"s->{self.fid(k)}_h[0]"
             cond = self.step_valid(k)
             return f"({cond} ? {h} : {self.nid(k)}_pad)" if cond else h
-        return f"s->{self.fid(k)}_v"
+        return self.vval(k)
+
+    def vval(self, k: int) -> str:
+        """Pointer to vector node k's value: its buffer, or the LSTM h it aliases (``Plan.state_alias``)."""
+        src = self.plan.state_alias(k)
+        return f"s->{self.fid(src)}_h[0]" if src is not None else f"s->{self.fid(k)}_v"
 
     def bval(self, k: int) -> str:
         """Buffered: pointer to node k's value at step ``t``."""
@@ -67,7 +72,7 @@ class _Code:
             off = self.plan.buffer_of(k)
             assert off is not None
             return f"&s->ws[{off} * {self.P}_MAX_STEPS + t * {n.features}]"
-        return f"s->{self.fid(k)}_v"
+        return self.vval(k)
 
     def compute(self, k: int, val: Callable[[int], str]) -> str:
         """The call computing node k's value (non-LSTM, non-state) into its state vector."""
@@ -129,7 +134,9 @@ class _Code:
         return f"{ind}tl_copy_s8({dst}, {val}, {o.features});"
 
     def vec_nodes(self) -> list[int]:
-        return [k for k in self.plan.live if not self.is_seq(k) and not isinstance(self.nodes[k], QSelectStep)]
+        """The vector nodes vec_eval computes (not the selected steps, not the h states read in place)."""
+        return [k for k in self.plan.live if not self.is_seq(k) and not isinstance(self.nodes[k], QSelectStep)
+                and self.plan.state_alias(k) is None]
 
     def selects(self) -> list[int]:
         return self.plan.live_of(QSelectStep)
@@ -171,7 +178,7 @@ class _Code:
                     else:
                         L += [f"    if ({empty}) {{", "        " + fill, "    } else {", "        " + body, "    }"]
             else:
-                L.append("    " + self.compute(k, lambda j: f"s->{self.fid(j)}_v"))
+                L.append("    " + self.compute(k, self.vval))
         L += ["}", ""]
         return L
 
@@ -290,7 +297,7 @@ class _Code:
         if not self.plan.output_seq:
             if self.vec_nodes():
                 L.append(f"    {self.p}_vec_eval(s, steps, len);")
-            L.append(self.write_out("y", f"s->{self.fid(self.plan.out_index)}_v", "    "))
+            L.append(self.write_out("y", self.vval(self.plan.out_index), "    "))
         L += ["}", ""]
         return L
 
@@ -336,7 +343,7 @@ class _Code:
         else:
             if self.vec_nodes():
                 L.append(f"    {self.p}_vec_eval(s, steps, len);")
-            L.append(self.write_out("y", f"s->{self.fid(out)}_v", "    "))
+            L.append(self.write_out("y", self.vval(out), "    "))
         L += ["}", ""]
         return L
 
@@ -377,7 +384,7 @@ class _Code:
         else:
             if self.vec_nodes():
                 L.append(f"    {self.p}_vec_eval(s, steps, len);")
-            L.append(self.write_out("y", f"s->{self.fid(out)}_v", "    "))
+            L.append(self.write_out("y", self.vval(out), "    "))
         L += ["    if (t < INT32_MAX) {", "        s->t = t + 1;", "    }", "}", ""]
         return L
 

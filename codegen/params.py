@@ -52,7 +52,7 @@ def model_data(plan: Plan, prefix: str, kernels: str = "portable") -> ModelData:
             if nodes[n.src].features > 65536:
                 raise ValueError("feature gather over more than 65536 features")
             md.consts.array("uint16_t", f"{names.nid(k)}_idx", n.indices, "y[i] = x[idx[i]]")
-        if not isinstance(n, (QInput, *RECURRENT)):
+        if not isinstance(n, (QInput, *RECURRENT)) and plan.state_alias(k) is None:
             fp.field("int8_t", f"{names.fid(k)}_v[{n.features}]", n.features, f"{names.describe(k)}: value")
     fp.scratch(max(scratch_halves(nodes[k] for k in plan.live_of(RECURRENT)),  # and a Helium step's, if larger
                    (max((lw.scratch_bytes for lw in md.lowered.values()), default=0) + 3) // 4 * 2))

@@ -93,6 +93,16 @@ class Plan:
             return "const"
         return "none"
 
+    def state_alias(self, k: int) -> int | None:
+        """Node k when it is Y_h of one forward LSTM direction without lengths: that LSTM's index (its
+        value is the LSTM's h state itself, read in place: no buffer, no copy); else None."""
+        n = self.nodes[k]
+        if isinstance(n, QLstmState) and n.which == "h":
+            src = self.nodes[n.src]
+            if isinstance(src, QLstm) and src.num_directions == 1 and self.lens_kind(n.src) == "none":
+                return n.src
+        return None
+
     def const_len(self, k: int) -> int:
         """LSTM k's constant sequence length (``lens_kind(k) == "const"``)."""
         return int(np.asarray(self.nodes[k].sequence_lens).reshape(-1)[0])

@@ -248,7 +248,7 @@ _FAST_C = r"""
 static uint16_t g_tab[8200];
 
 /* records of 4 int64 (op, a, b, c) -> one int64: 0 sets the table (n = a entries + 1 follow, shift b),
- * 1 tl_gru_sigmoid(a), 2 tl_gru_tanh(a), 3 tl_gru_std_update(a >> 32, a & 0xffffffff, b, c >> 8, c & 255),
+ * 1 tl_std_sigmoid(a), 2 tl_std_tanh(a), 3 tl_gru_std_update(a >> 32, a & 0xffffffff, b, c >> 8, c & 255),
  * 4 tl_gru_reset_prod(a, b), 5 tl_shift_half_up(a, b) */
 int main(void)
 {
@@ -272,8 +272,8 @@ int main(void)
             }
             continue;
         }
-        case 1: r = tl_gru_sigmoid((int32_t)rec[1], g_tab, n, sh, mask); break;
-        case 2: r = tl_gru_tanh((int32_t)rec[1], g_tab, n, sh, mask); break;
+        case 1: r = tl_std_sigmoid((int32_t)rec[1], g_tab, n, sh, mask); break;
+        case 2: r = tl_std_tanh((int32_t)rec[1], g_tab, n, sh, mask); break;
         case 3: r = tl_gru_std_update((int32_t)(rec[1] >> 32), (int32_t)(rec[1] & 0xFFFFFFFF), (int32_t)rec[2],
                                       (int32_t)(rec[3] >> 8), (int32_t)(rec[3] & 255)); break;
         case 4: r = tl_gru_reset_prod((int32_t)rec[1], (int32_t)rec[2]); break;
@@ -291,7 +291,7 @@ int main(void)
 
 @needs_gcc
 def test_fast_helpers_over_whole_ranges(tmp_path: Path) -> None:
-    """tl_gru_sigmoid / tl_gru_tanh (every residue below the grid, both signs, the saturated ends),
+    """tl_std_sigmoid / tl_std_tanh (every residue below the grid, both signs, the saturated ends),
     tl_gru_std_update (a_h = 0 and 1, ties of both parities, saturation), tl_gru_reset_prod (ties,
     the int32 extremes of the product) and tl_shift_half_up against tinylstm/fixedpoint.py, on the
     host arithmetic and the Armv6-M one under the sanitizers."""

@@ -14,40 +14,11 @@
  * The C block loops (tl_gru_loop1, tl_gru_loop0 below) serve all four, specialised at the q15 entries
  * (no clip, a_h = 0 as constants). Per block of four units: the quad-kernel calls of its gate groups
  * (x, then h; int16 or int8 weights), then per unit the gate sums (SMLAWB + SMLAWT on Armv7E-M), the
- * standard table's sigmoid and tanh in their short forms (tl_gru_sigmoid, tl_gru_tanh), the reset
+ * standard table's sigmoid and tanh in their short forms (tl_std_sigmoid, tl_std_tanh), the reset
  * product, the update on 32-bit words (tl_gru_std_update) and the int8 output, inlined. The file
  * layout is described in tl_gru_internal.h.
  */
 #include "tl_gru_internal.h"
-
-/* floor((V(u) + add) / 2^sh) of the standard table, sh >= 1 (tl_lut_u16_div with the mask hoisted). */
-TL_ALWAYS_INLINE int32_t tl_gru_std_div(const uint16_t *t, uint32_t n, uint32_t u, int32_t sh, uint32_t mask,
-                                        int32_t add)
-{
-    const uint32_t j = u >> sh;
-    if (TL_LIKELY(j < n)) {
-        const int32_t d0 = t[j];
-        return d0 + ((((int32_t)t[j + 1] - d0) * (int32_t)(u & mask) + add) >> sh);
-    }
-    return (int32_t)t[n] + (add >> sh);
-}
-
-/* tl_sigmoid_q15 for sh >= 1: d = floor((V(|z|) + 2^sh) / 2^(sh+1)); 2^15 - d for z >= 0, else d. */
-TL_ALWAYS_INLINE int32_t tl_gru_sigmoid(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
-{
-    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
-    const int32_t d = tl_gru_std_div(t, n, u, sh, mask, (int32_t)(mask + 1u)) >> 1;
-    return z >= 0 ? TL_ONE_Q15 - d : d;
-}
-
-/* tl_tanh_q15 for sh >= 1: v = 2^15 - floor((V(2 |z|) + 2^(sh-1)) / 2^sh); v for z >= 0, else -v
- * (2 |z| < 2^32, and beyond the table's clamp j >= n gives D[n] either way). */
-TL_ALWAYS_INLINE int32_t tl_gru_tanh(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
-{
-    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
-    const int32_t v = TL_ONE_Q15 - tl_gru_std_div(t, n, 2u * u, sh, mask, (int32_t)((mask + 1u) >> 1));
-    return z >= 0 ? v : -v;
-}
 
 /* sat16 and sat8 (SSAT on Armv7E-M). */
 TL_ALWAYS_INLINE int32_t tl_gru_sat16(int32_t x)
@@ -158,13 +129,13 @@ TL_ALWAYS_INLINE void tl_gru_loop1(const tl_gru_params_t *p, const tl_gru_in_t i
                 zz = tl_sat(zz, -cq, cq);
                 zr = tl_sat(zr, -cq, cq);
             }
-            gz = tl_gru_sigmoid(zz, tab, tn, gs, gmask);
-            gr = tl_gru_sigmoid(zr, tab, tn, gs, gmask);
+            gz = tl_std_sigmoid(zz, tab, tn, gs, gmask);
+            gr = tl_std_sigmoid(zr, tab, tn, gs, gmask);
             zh = (tx + tl_gru_reset_prod(gr, uu)) >> un->shift[2];
             if (clip) {
                 zh = tl_sat(zh, -cq, cq);
             }
-            hn = tl_gru_std_update(gz, tl_gru_tanh(zh, tab, tn, gs, gmask), h[j], a_h, s_u);
+            hn = tl_gru_std_update(gz, tl_std_tanh(zh, tab, tn, gs, gmask), h[j], a_h, s_u);
             h[j] = (int16_t)hn;
             y[j] = (int8_t)tl_gru_sat8(zp_y + ((tl_mul_hi(hn, ym) + yr) >> ys));
         }
@@ -197,9 +168,9 @@ TL_ALWAYS_INLINE void tl_gru_loop0(const tl_gru_params_t *p, const tl_gru_in_t i
                     zz = tl_sat(zz, -cq, cq);
                     zr = tl_sat(zr, -cq, cq);
                 }
-                gzs[j] = tl_gru_sigmoid(zz, tab, tn, gs, gmask);
+                gzs[j] = tl_std_sigmoid(zz, tab, tn, gs, gmask);
                 /* |r h| <= 2^30, + 2^(14 + q) <= 2^29: int32 (spec sec. 16.6) */
-                v = (tl_gru_sigmoid(zr, tab, tn, gs, gmask) * (int32_t)h[j] + half_r) >> s_r;
+                v = (tl_std_sigmoid(zr, tab, tn, gs, gmask) * (int32_t)h[j] + half_r) >> s_r;
                 ++un;
             }
             vr[tl_gru_slot(j)] = (int16_t)v;
@@ -222,7 +193,7 @@ TL_ALWAYS_INLINE void tl_gru_loop0(const tl_gru_params_t *p, const tl_gru_in_t i
             if (clip) {
                 zh = tl_sat(zh, -cq, cq);
             }
-            hn = tl_gru_std_update(gzs[j], tl_gru_tanh(zh, tab, tn, gs, gmask), h[j], a_h, s_u);
+            hn = tl_gru_std_update(gzs[j], tl_std_tanh(zh, tab, tn, gs, gmask), h[j], a_h, s_u);
             h[j] = (int16_t)hn;
             y[j] = (int8_t)tl_gru_sat8(zp_y + ((tl_mul_hi(hn, ym) + yr) >> ys));
         }

@@ -21,35 +21,6 @@
  */
 #include "tl_lstm_internal.h"
 
-/* floor((V(u) + add) / 2^sh) of the standard table, sh >= 1 (tl_lut_u16_div with the mask hoisted). */
-TL_ALWAYS_INLINE int32_t tl_std_div(const uint16_t *t, uint32_t n, uint32_t u, int32_t sh, uint32_t mask, int32_t add)
-{
-    const uint32_t j = u >> sh;
-    if (TL_LIKELY(j < n)) {
-        const int32_t d0 = t[j];
-        return d0 + ((((int32_t)t[j + 1] - d0) * (int32_t)(u & mask) + add) >> sh);
-    }
-    return (int32_t)t[n] + (add >> sh);
-}
-
-/* tl_sigmoid_q15 for sh >= 1: d = floor((V(|z|) + 2^sh) / 2^(sh+1)); 2^15 - d for z >= 0, else d. */
-TL_ALWAYS_INLINE int32_t tl_std_sigmoid(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
-{
-    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
-    const int32_t d = tl_std_div(t, n, u, sh, mask, (int32_t)(mask + 1u)) >> 1;
-    return z >= 0 ? TL_ONE_Q15 - d : d;
-}
-
-/* tl_tanh_q15 for sh >= 1: v = 2^15 - floor((V(2 |z|) + 2^(sh-1)) / 2^sh); v for z >= 0, else -v.
- * No clamp of |z| at n 2^sh is needed: |z| < 2^31 so 2 |z| fits uint32, and beyond the clamp
- * j = (2 |z|) >> sh >= n gives D[n] either way. */
-TL_ALWAYS_INLINE int32_t tl_std_tanh(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
-{
-    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
-    const int32_t v = TL_ONE_Q15 - tl_std_div(t, n, 2u * u, sh, mask, (int32_t)((mask + 1u) >> 1));
-    return z >= 0 ? v : -v;
-}
-
 /*
  * The cell update of the standard layers (spec sec. 7): q_f = q_g = 15, so with m = max(k, 15) either
  * a_ig = 0 and s_c = 15 + a_fc (k <= 15), or a_fc = 0, a_ig in [1, 8] and s_c = 15 (k > 15);

@@ -259,4 +259,35 @@ TL_ALWAYS_INLINE void tl_unit_acc(const tl_lstm_params_t *p, int32_t j, const in
     }
 }
 
+/* The standard table's sigmoid and tanh in their short forms (spec sec. 8.1), shared by the LSTM's and
+ * the GRU's fast steps (tl_lstm_fast.c, tl_gru_fast.c). */
+/* floor((V(u) + add) / 2^sh) of the standard table, sh >= 1 (tl_lut_u16_div with the mask hoisted). */
+TL_ALWAYS_INLINE int32_t tl_std_div(const uint16_t *t, uint32_t n, uint32_t u, int32_t sh, uint32_t mask, int32_t add)
+{
+    const uint32_t j = u >> sh;
+    if (TL_LIKELY(j < n)) {
+        const int32_t d0 = t[j];
+        return d0 + ((((int32_t)t[j + 1] - d0) * (int32_t)(u & mask) + add) >> sh);
+    }
+    return (int32_t)t[n] + (add >> sh);
+}
+
+/* tl_sigmoid_q15 for sh >= 1: d = floor((V(|z|) + 2^sh) / 2^(sh+1)); 2^15 - d for z >= 0, else d. */
+TL_ALWAYS_INLINE int32_t tl_std_sigmoid(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
+{
+    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    const int32_t d = tl_std_div(t, n, u, sh, mask, (int32_t)(mask + 1u)) >> 1;
+    return z >= 0 ? TL_ONE_Q15 - d : d;
+}
+
+/* tl_tanh_q15 for sh >= 1: v = 2^15 - floor((V(2 |z|) + 2^(sh-1)) / 2^sh); v for z >= 0, else -v.
+ * No clamp of |z| at n 2^sh is needed: |z| < 2^31 so 2 |z| fits uint32, and beyond the clamp
+ * j = (2 |z|) >> sh >= n gives D[n] either way. */
+TL_ALWAYS_INLINE int32_t tl_std_tanh(int32_t z, const uint16_t *t, uint32_t n, int32_t sh, uint32_t mask)
+{
+    const uint32_t u = z < 0 ? 0u - (uint32_t)z : (uint32_t)z;
+    const int32_t v = TL_ONE_Q15 - tl_std_div(t, n, 2u * u, sh, mask, (int32_t)((mask + 1u) >> 1));
+    return z >= 0 ? v : -v;
+}
+
 #endif /* TL_LSTM_INTERNAL_H */
