@@ -21,6 +21,7 @@ from .nodes import (
     LstmNode,
     LstmStateNode,
     Node,
+    Recurrent,
     SelectStepNode,
     batch_dependence,
 )
@@ -29,5 +30,5 @@ from .view import SEQ, VEC, Atom, ValueKind, View
 __all__ = [
     "LSTM_ACTIVATIONS", "RECURRENT", "SEQ", "SIGMOID", "TANH", "VEC", "Activation", "ActivationNode", "Atom",
     "DenseNode", "FeatureGatherNode", "FloatModel", "GruDirection", "GruNode", "InputNode", "LstmDirection",
-    "LstmNode", "LstmStateNode", "Node", "SelectStepNode", "ValueKind", "View", "batch_dependence",
+    "LstmNode", "LstmStateNode", "Node", "Recurrent", "SelectStepNode", "ValueKind", "View", "batch_dependence",
 ]

@@ -63,6 +63,30 @@ TANH = Activation("Tanh")
 # --------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------
+class Recurrent:
+    """What a recurrent layer (LSTM or GRU, float or integer) derives from its directions: a
+    dataclass with ``hidden_size`` and ``directions`` (each with ``reverse``) mixes it in."""
+
+    hidden_size: int
+    directions: tuple
+
+    @property
+    def num_directions(self) -> int:
+        return len(self.directions)
+
+    @property
+    def direction(self) -> str:
+        """forward, reverse or bidirectional"""
+        if len(self.directions) == 2:
+            return "bidirectional"
+        return "reverse" if self.directions[0].reverse else "forward"
+
+    @property
+    def features(self) -> int:
+        """Output features: the directions' h concatenated."""
+        return self.num_directions * self.hidden_size
+
+
 @dataclass(frozen=True, eq=False)
 class LstmDirection:
     """One direction of an LSTM layer. Shapes use H = hidden size, I = input size.
@@ -81,7 +105,7 @@ class LstmDirection:
 
 
 @dataclass(frozen=True, eq=False)
-class LstmNode:
+class LstmNode(Recurrent):
     """One ONNX LSTM node: a sequence in, a sequence ``(B, T, D*H)`` out (directions
     concatenated on the feature axis, forward first). Steps past a sequence's length are 0."""
 
@@ -99,20 +123,6 @@ class LstmNode:
     kind: ValueKind = SEQ
     #: gate rows per hidden unit; read by :mod:`.macs`
     gates: ClassVar[int] = 4
-
-    @property
-    def num_directions(self) -> int:
-        return len(self.directions)
-
-    @property
-    def direction(self) -> str:
-        if len(self.directions) == 2:
-            return "bidirectional"
-        return "reverse" if self.directions[0].reverse else "forward"
-
-    @property
-    def features(self) -> int:
-        return self.num_directions * self.hidden_size
 
     @property
     def parameters(self) -> int:
@@ -154,7 +164,7 @@ class GruDirection:
 
 
 @dataclass(frozen=True, eq=False)
-class GruNode:
+class GruNode(Recurrent):
     """One ONNX GRU node: a sequence in, a sequence ``(B, T, D*H)`` out (directions
     concatenated on the feature axis, forward first). Steps past a sequence's length are 0;
     its Y_h is an :class:`LstmStateNode` with ``which="h"``."""
@@ -174,20 +184,6 @@ class GruNode:
     kind: ValueKind = SEQ
     #: gate rows per hidden unit; read by :mod:`.macs`
     gates: ClassVar[int] = 3
-
-    @property
-    def num_directions(self) -> int:
-        return len(self.directions)
-
-    @property
-    def direction(self) -> str:
-        if len(self.directions) == 2:
-            return "bidirectional"
-        return "reverse" if self.directions[0].reverse else "forward"
-
-    @property
-    def features(self) -> int:
-        return self.num_directions * self.hidden_size
 
     @property
     def parameters(self) -> int:

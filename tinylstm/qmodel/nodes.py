@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from ..fixedpoint import Lut
-from ..ir import SEQ, VEC, ValueKind
+from ..ir import SEQ, VEC, Recurrent, ValueKind
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +82,7 @@ class QLstmDirection:
 
 
 @dataclass(frozen=True, eq=False)
-class QLstm:
+class QLstm(Recurrent):
     """An integer LSTM layer: int8 ``(B, T, I)`` in, int8 ``(B, T, D*H)`` out (directions
     concatenated, forward first, one shared output scale)."""
 
@@ -104,14 +104,6 @@ class QLstm:
     scale: float  # of h / Y
     zero_point: int
     kind: ValueKind = SEQ
-
-    @property
-    def num_directions(self) -> int:
-        return len(self.directions)
-
-    @property
-    def features(self) -> int:
-        return self.num_directions * self.hidden_size
 
 
 #: Smallest and largest right shift narrowing the GRU's int16 state into its recurrent matvec input
@@ -167,7 +159,7 @@ class QGruDirection:
 
 
 @dataclass(frozen=True, eq=False)
-class QGru:
+class QGru(Recurrent):
     """An integer GRU layer: int8 ``(B, T, I)`` in, int8 ``(B, T, D*H)`` out (directions
     concatenated, forward first, one shared output scale); the state is int16 (spec §16)."""
 
@@ -190,14 +182,6 @@ class QGru:
     kind: ValueKind = SEQ
     #: gate rows per hidden unit; read by :mod:`tinylstm.ir.macs` (a GRU step is 3 H (I + H) MACs)
     gates: ClassVar[int] = 3
-
-    @property
-    def num_directions(self) -> int:
-        return len(self.directions)
-
-    @property
-    def features(self) -> int:
-        return self.num_directions * self.hidden_size
 
 
 @dataclass(frozen=True, eq=False)
