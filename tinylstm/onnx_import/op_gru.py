@@ -19,7 +19,6 @@ from ..errors import UnsupportedModelError
 from ..ir import GruDirection, GruNode
 from . import op_recurrent as rec
 from .attrs import INT, attr
-from .loader import check_finite
 from .lstm import parse_activations
 from .optable import op
 from .symbolic import Sym
@@ -81,36 +80,7 @@ def _gru(it: Interpreter, node: onnx.NodeProto, label: str, ins: list) -> list:
 def _weights(label: str, opts: rec.Common, w: np.ndarray, r: np.ndarray,
              b: object) -> tuple[int, np.ndarray | None]:
     """hidden_size and B, with the shapes of W, R, B checked and their values finite."""
-    num_dir = opts.num_dir
-    if w.ndim != 3 or w.shape[0] != num_dir or w.shape[1] % 3:
-        raise UnsupportedModelError(
-            f"W has shape {list(w.shape)}; expected [num_directions={num_dir}, 3*hidden_size, "
-            "input_size]",
-            node=label,
-            field="W",
-        )
-    hidden = opts.hidden if opts.hidden is not None else w.shape[1] // 3
-    if hidden <= 0 or w.shape[1] != 3 * hidden:
-        raise UnsupportedModelError(
-            f"hidden_size {hidden} does not match W of shape {list(w.shape)} (3*hidden_size rows)",
-            node=label,
-            field="hidden_size",
-        )
-    if r.shape != (num_dir, 3 * hidden, hidden):
-        raise UnsupportedModelError(
-            f"R has shape {list(r.shape)}; expected {[num_dir, 3 * hidden, hidden]}",
-            node=label,
-            field="R",
-        )
-    if b is not None:
-        b = const(b, label, "B")
-        if b.shape != (num_dir, 6 * hidden):
-            raise UnsupportedModelError(
-                f"B has shape {list(b.shape)}; expected {[num_dir, 6 * hidden]}", node=label, field="B"
-            )
-    for nm, arr in (("W", w), ("R", r), ("B", b)):
-        if arr is not None:
-            check_finite(np.asarray(arr), f"node '{label}' input {nm}")
+    hidden, (b,) = rec.weights(label, opts, w, r, 3, (("B", b, 6),))
     return hidden, b
 
 

@@ -16,7 +16,6 @@ from ..ir import LstmNode
 from . import lstm as lstm_mod
 from . import op_recurrent as rec
 from .attrs import INT, attr
-from .loader import check_finite
 from .optable import Op
 from .symbolic import Sym
 from .values import const
@@ -68,42 +67,8 @@ def _lstm(it: Interpreter, node: onnx.NodeProto, label: str, ins: list) -> list:
 def _weights(label: str, opts: rec.Common, w: np.ndarray, r: np.ndarray, b: object,
              p: object) -> tuple[int, np.ndarray | None, np.ndarray | None]:
     """hidden_size, B and P, with the shapes of W, R, B, P checked and their values finite."""
-    num_dir = opts.num_dir
-    if w.ndim != 3 or w.shape[0] != num_dir or w.shape[1] % 4:
-        raise UnsupportedModelError(
-            f"W has shape {list(w.shape)}; expected [num_directions={num_dir}, 4*hidden_size, "
-            "input_size]",
-            node=label,
-            field="W",
-        )
-    hidden = opts.hidden if opts.hidden is not None else w.shape[1] // 4
-    if hidden <= 0 or w.shape[1] != 4 * hidden:
-        raise UnsupportedModelError(
-            f"hidden_size {hidden} does not match W of shape {list(w.shape)} (4*hidden_size "
-            "rows); projections (proj_size) are not part of the ONNX LSTM",
-            node=label,
-            field="hidden_size",
-        )
-    if r.shape != (num_dir, 4 * hidden, hidden):
-        raise UnsupportedModelError(
-            f"R has shape {list(r.shape)}; expected {[num_dir, 4 * hidden, hidden]}",
-            node=label,
-            field="R",
-        )
-    optional = []
-    for nm, v, rows in (("B", b, 8), ("P", p, 3)):
-        if v is not None:
-            v = const(v, label, nm)
-            if v.shape != (num_dir, rows * hidden):
-                raise UnsupportedModelError(
-                    f"{nm} has shape {list(v.shape)}; expected {[num_dir, rows * hidden]}",
-                    node=label, field=nm,
-                )
-        optional.append(v)
-    b, p = optional
-    for nm, arr in (("W", w), ("R", r), ("B", b), ("P", p)):
-        if arr is not None:
-            check_finite(np.asarray(arr), f"node '{label}' input {nm}")
+    hidden, (b, p) = rec.weights(label, opts, w, r, 4, (("B", b, 8), ("P", p, 3)),
+                                 "; projections (proj_size) are not part of the ONNX LSTM")
     return hidden, b, p
 
 

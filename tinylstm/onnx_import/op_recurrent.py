@@ -208,3 +208,47 @@ def outputs(it: Interpreter, v: int, x: Sym, batch_size: int, layout: int, num_d
         s_dims = (sd, (0,), hh) if layout == 0 else ((0,), sd, hh)
         outs.append(Sym(sv, tuple(s_atoms), s_dims, tuple(s_sizes)))
     return outs
+
+
+def weights(label: str, opts: Common, w: np.ndarray, r: np.ndarray, gates: int,
+            extras: tuple[tuple[str, object, int], ...], hidden_note: str = "") -> tuple[int, list[np.ndarray | None]]:
+    """hidden_size and the optional per-direction inputs ``extras`` ((name, value, rows per hidden
+    unit): B, P), with the shapes of W (``gates`` rows per unit), R and the extras checked and every
+    value finite. ``hidden_note`` ends the hidden_size mismatch message."""
+    num_dir = opts.num_dir
+    if w.ndim != 3 or w.shape[0] != num_dir or w.shape[1] % gates:
+        raise UnsupportedModelError(
+            f"W has shape {list(w.shape)}; expected [num_directions={num_dir}, {gates}*hidden_size, "
+            "input_size]",
+            node=label,
+            field="W",
+        )
+    hidden = opts.hidden if opts.hidden is not None else w.shape[1] // gates
+    if hidden <= 0 or w.shape[1] != gates * hidden:
+        raise UnsupportedModelError(
+            f"hidden_size {hidden} does not match W of shape {list(w.shape)} ({gates}*hidden_size "
+            f"rows){hidden_note}",
+            node=label,
+            field="hidden_size",
+        )
+    if r.shape != (num_dir, gates * hidden, hidden):
+        raise UnsupportedModelError(
+            f"R has shape {list(r.shape)}; expected {[num_dir, gates * hidden, hidden]}",
+            node=label,
+            field="R",
+        )
+    values: list[np.ndarray | None] = []
+    for nm, v, rows in extras:
+        if v is not None:
+            v = const(v, label, nm)
+            if v.shape != (num_dir, rows * hidden):
+                raise UnsupportedModelError(
+                    f"{nm} has shape {list(v.shape)}; expected {[num_dir, rows * hidden]}",
+                    node=label, field=nm,
+                )
+        values.append(v)
+    named = [("W", w), ("R", r)] + [(e[0], v) for e, v in zip(extras, values, strict=True)]
+    for nm, arr in named:
+        if arr is not None:
+            check_finite(np.asarray(arr), f"node '{label}' input {nm}")
+    return hidden, values
