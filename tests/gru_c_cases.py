@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 from gru_builders import GruSpec, stacked_rnn_model
 from onnx_builders import ACTIVATION_USES, HeadSpec, LstmSpec
-from test_c_fuzz import Case, Picker
+from test_c_fuzz import Case, Picker, quantized_case
 from test_gru_quantize import SHAPES, data_for, make_gru_model, rand_gru, seq_view, vec_view
 
-import tinylstm
-from tinylstm.errors import TinyLstmError
 from tinylstm.ir import SIGMOID, TANH, Activation, FloatModel, GruNode, InputNode, SelectStepNode
 from tinylstm.qmodel import QGru, QuantizedModel
 from tinylstm.quantize.calibration import calibrate
@@ -217,30 +215,4 @@ def make_gru_case(recipe: GruRecipe) -> Case | None:
     """Build, import and quantize; None when the importer or the quantizer (rightly) refuses it."""
     m = stacked_rnn_model(list(recipe.specs), head=recipe.head, batch=recipe.batch, seed=recipe.seed,
                           emulate_layout1=True)
-    rng = np.random.default_rng(recipe.seed)
-    try:
-        fm = tinylstm.load_onnx(m)
-    except TinyLstmError:
-        return None
-    lens_input = fm.sequence_lens_input is not None
-    rows = recipe.rows
-
-    def shape(t: int) -> tuple[int, ...]:
-        return fm.input_view.onnx_shape(rows, t)
-
-    try:
-        calib = [rng.normal(0, rng.uniform(0.3, 3.0), shape(max(recipe.times[0], 6))).astype(np.float32)
-                 for _ in range(2)]
-        q = quantize(fm, calib, **dict(recipe.options))
-    except TinyLstmError:
-        return None
-    inputs = []
-    for t in recipe.times:
-        lens = rng.integers(0, t + 1, rows).astype(np.int32) if lens_input else None
-        inputs.append((q.quantize_input(rng.normal(0, 1.5, shape(t))), lens))
-        inputs.append((rng.integers(-128, 128, shape(t)).astype(np.int8), lens))
-    t = recipe.times[-1]
-    lens = np.full(rows, t, np.int32) if lens_input else None
-    inputs.append((np.full(shape(t), 127, np.int8), lens))
-    inputs.append((np.full(shape(t), -128, np.int8), lens))
-    return Case(recipe, m, q, tuple(inputs))  # type: ignore[arg-type]
+    return quantized_case(recipe, m)

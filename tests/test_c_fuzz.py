@@ -177,10 +177,17 @@ def make_case(recipe: Recipe) -> Case | None:
     if head.kind in ("state_matmul", "state_flatten_gemm") and any(s.layout == 1 for s in recipe.specs):
         head = replace(head, kind="last_gemm")
     m = stacked_model(list(recipe.specs), head=head, batch=recipe.batch, seed=recipe.seed, glue=recipe.glue)
+    return quantized_case(recipe, m)
+
+
+def quantized_case(recipe: Any, m: onnx.ModelProto) -> Case | None:
+    """Import and quantize model ``m`` of ``recipe`` (its seed, rows, times and quantize options) and
+    draw its int8 inputs: per length a quantized normal and a uniform batch, then the extremes; None
+    when the importer (glue its own tests cover) or the quantizer (rightly) refuses it."""
     rng = np.random.default_rng(recipe.seed)
     try:
         fm = tinylstm.load_onnx(m)
-    except TinyLstmError:  # glue the importer does not support (its own tests cover that)
+    except TinyLstmError:
         return None
     lens_input = fm.sequence_lens_input is not None
     rows = recipe.rows
